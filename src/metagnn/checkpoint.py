@@ -1,0 +1,130 @@
+"""Run folders and checkpoints: safetensors for tensors, JSON for everything else, no pickle.
+
+A run folder holds ``config.json`` (task, model, training config, seed, target spec, written once)
+and ``checkpoint.safetensors``: model, optimizer and RNG tensors plus the best weights so far, with
+the training state (step, best step, history) as JSON in the file's metadata. One file means the
+state and the tensors can never disagree, and it is written atomically (temporary file, fsync,
+rename), so a run killed at any moment leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from metagnn.errors import CheckpointError
+from metagnn.runtime import SCHEMA_VERSION
+
+CONFIG = "config.json"
+CHECKPOINT = "checkpoint.safetensors"
+METRICS = "metrics.json"
+FORMAT = "metagnn-checkpoint"
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def write_json(path: Path | str, data: dict[str, Any]) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2, sort_keys=False)
+            f.write("\n")
+
+    _atomic_write(Path(path), write)
+
+
+def read_json(path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: file not found")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    return data
+
+
+def save_tensors(path: Path | str, tensors: dict[str, Tensor], metadata: dict[str, Any]) -> None:
+    """Write tensors + JSON metadata atomically as one safetensors file."""
+    meta = {"format": FORMAT, "schema_version": str(SCHEMA_VERSION), "state": json.dumps(metadata)}
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    _atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def load_tensors(path: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Read a file written by :func:`save_tensors`; any damage becomes a :class:`CheckpointError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: truncated or corrupted checkpoint ({str(e).splitlines()[0]})") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a metagnn checkpoint (format {meta.get('format')!r})")
+    if meta.get("schema_version") != str(SCHEMA_VERSION):
+        raise CheckpointError(
+            f"{path}: checkpoint schema version {meta.get('schema_version')!r}, this metagnn reads {SCHEMA_VERSION}"
+        )
+    try:
+        state = json.loads(meta.get("state", "{}"))
+    except json.JSONDecodeError:
+        raise CheckpointError(f"{path}: corrupted checkpoint metadata") from None
+    return tensors, state
+
+
+def prefixed(prefix: str, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {f"{prefix}.{k}": v for k, v in tensors.items()}
+
+
+def unprefixed(prefix: str, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    n = len(prefix) + 1
+    return {k[n:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Optimizer state as flat tensors (safetensors) + JSON (param groups)."""
+    sd = opt.state_dict()
+    tensors = {}
+    for idx, state in sd["state"].items():
+        for k, v in state.items():
+            tensors[f"{idx}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    return tensors, {"param_groups": sd["param_groups"]}
+
+
+def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+    state: dict[int, dict[str, Tensor]] = {}
+    for key, v in tensors.items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})

@@ -1,0 +1,38 @@
+"""What every model shares: the intent encoder and the hypernetwork interface."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from metagnn.spec import TargetSpec, Theta, run
+
+
+def mlp(d_in: int, d_hidden: int, d_out: int, layers: int = 2) -> nn.Sequential:
+    """A ReLU MLP with ``layers`` linear maps."""
+    dims = [d_in] + [d_hidden] * (layers - 1) + [d_out]
+    mods: list[nn.Module] = []
+    for i in range(len(dims) - 1):
+        mods.append(nn.Linear(dims[i], dims[i + 1]))
+        if i < len(dims) - 2:
+            mods.append(nn.ReLU())
+    return nn.Sequential(*mods)
+
+
+class Model(nn.Module):
+    """A model maps intent features ``u (B, F)`` and inputs ``x (B, N, ...)`` to outputs ``(B, N, ...)``."""
+
+    spec: TargetSpec
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+class Hypernetwork(Model):
+    """A model that synthesizes a complete weight set of ``spec`` per intent and runs ``S`` on it."""
+
+    def synthesize(self, u: Tensor) -> Theta:
+        """Intent features ``(B, F)`` -> weight sets ``{name: (B, *shape)}``."""
+        raise NotImplementedError
+
+    def forward(self, u: Tensor, x: Tensor) -> Tensor:
+        return run(self.spec, self.synthesize(u), x)

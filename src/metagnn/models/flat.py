@@ -1,0 +1,49 @@
+"""Meta-MLP (SPEC 2.4): the classic flat hypernetwork, ``U -> MLP -> one vector of all weights``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from metagnn.errors import ConfigError
+from metagnn.models.base import Hypernetwork, mlp
+from metagnn.registry import MODELS
+from metagnn.spec import TargetSpec, Theta
+
+
+@dataclass
+class FlatConfig:
+    d_hidden: int = 256
+    layers: int = 3
+
+    def __post_init__(self) -> None:
+        if self.d_hidden < 1 or self.layers < 1:
+            raise ConfigError(f"flat config: d_hidden and layers must be positive, got {self}")
+
+
+@MODELS.register("flat")
+class MetaMLP(Hypernetwork):
+    """Emits every weight of ``S`` as one output vector; the output layer is scaled per element so
+    that each tensor starts with the spec's fan-in-aware std (learned gain per tensor)."""
+
+    Config = FlatConfig
+
+    def __init__(self, spec: TargetSpec, intent_dim: int, cfg: FlatConfig) -> None:
+        super().__init__()
+        self.spec, self.cfg = spec, cfg
+        self.body = nn.Sequential(mlp(intent_dim, cfg.d_hidden, cfg.d_hidden, cfg.layers), nn.ReLU(), nn.LayerNorm(cfg.d_hidden))
+        self.head = nn.Linear(cfg.d_hidden, spec.num_parameters)
+        nn.init.normal_(self.head.weight, std=cfg.d_hidden**-0.5)
+        nn.init.zeros_(self.head.bias)
+        self.sizes = [int(torch.tensor(spec.shape(p)).prod()) for p in spec.params]
+        self.register_buffer("mean", torch.cat([torch.full((n,), p.init_mean) for n, p in zip(self.sizes, spec.params)]))
+        self.register_buffer("std", torch.cat([torch.full((n,), p.init_std) for n, p in zip(self.sizes, spec.params)]))
+        self.log_gain = nn.Parameter(torch.zeros(len(spec.params)))
+
+    def synthesize(self, u: Tensor) -> Theta:
+        gain = torch.repeat_interleave(self.log_gain.exp(), torch.tensor(self.sizes, device=u.device))
+        flat = self.mean + self.std * gain * self.head(self.body(u))
+        chunks = flat.split(self.sizes, dim=1)
+        return {p.name: c.reshape(u.shape[0], *self.spec.shape(p)) for p, c in zip(self.spec.params, chunks)}

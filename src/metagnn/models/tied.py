@@ -1,0 +1,168 @@
+"""Group-tied encoders and decoders, shared by Meta-GNN and Meta-gMLP.
+
+Every node group and edge group of the neural graph has its own encoder and decoder; all members
+of a group go through the same functions and differ only by their positional encodings, so
+interchangeable neurons are treated alike (SPEC 2.3). Everything is dense per block: node states
+are ``(B, n, D)`` per node set, edge states ``(B, n_rows, n_cols, De)`` per weight tensor.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from metagnn.graph import NeuralGraph
+from metagnn.models.base import Hypernetwork
+from metagnn.spec import ParamSpec, TargetSpec, Theta
+
+
+class NodeEncoder(nn.Module):
+    """``h0 = f([z_U || PE])`` with a multiplicative U x PE term (lets codes depend on the intent)."""
+
+    def __init__(self, d_u: int, d_pe: int, d_out: int) -> None:
+        super().__init__()
+        self.u, self.pe = nn.Linear(d_u, d_out), nn.Linear(d_pe, d_out, bias=False)
+        self.u_mul, self.pe_mul = nn.Linear(d_u, d_out), nn.Linear(d_pe, d_out, bias=False)
+        self.out = nn.Linear(d_out, d_out)
+
+    def forward(self, z: Tensor, pe: Tensor) -> Tensor:
+        a = self.u(z)[:, None] + self.pe(pe)[None] + self.u_mul(z)[:, None] * self.pe_mul(pe)[None]
+        return self.out(torch.relu(a))
+
+
+class EdgeEncoder(nn.Module):
+    """``e0_ij = f([z_U || PE_i || PE_j])``, computed densely for a whole block."""
+
+    def __init__(self, d_u: int, d_pe_rows: int, d_pe_cols: int, d_out: int) -> None:
+        super().__init__()
+        self.u, self.u_mul = nn.Linear(d_u, d_out), nn.Linear(d_u, d_out)
+        self.rows, self.cols = nn.Linear(d_pe_rows, d_out, bias=False), nn.Linear(d_pe_cols, d_out, bias=False)
+        self.rows_mul = nn.Linear(d_pe_rows, d_out, bias=False)
+        self.cols_mul = nn.Linear(d_pe_cols, d_out, bias=False)
+        self.out = nn.Linear(d_out, d_out)
+
+    def forward(self, z: Tensor, pe_rows: Tensor, pe_cols: Tensor) -> Tensor:
+        pos = self.rows(pe_rows)[:, None] + self.cols(pe_cols)[None]  # (nr, nc, D)
+        pos_mul = self.rows_mul(pe_rows)[:, None] + self.cols_mul(pe_cols)[None]
+        a = self.u(z)[:, None, None] + pos[None] + self.u_mul(z)[:, None, None] * pos_mul[None]
+        return self.out(torch.relu(a))
+
+
+class GroupEncoders(nn.Module):
+    """One encoder per node group and per edge group; PEs enter here and nowhere else."""
+
+    def __init__(self, graph: NeuralGraph, d_u: int, d_node: int, d_edge: int) -> None:
+        super().__init__()
+        self.graph = graph
+        self.nodes = nn.ModuleDict({
+            key(n): NodeEncoder(d_u, graph.node_pe[n].shape[1], d_node) for n in graph.node_sets
+        })
+        self.edges = nn.ModuleDict({
+            key(b.param): EdgeEncoder(d_u, graph.node_pe[b.rows].shape[1], graph.node_pe[b.cols].shape[1], d_edge)
+            for b in graph.edge_blocks
+        })
+
+    def forward(self, z: Tensor, pe: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        nodes = {n: self.nodes[key(n)](z, pe[n]) for n in self.graph.node_sets}
+        edges = {b.param: self.edges[key(b.param)](z, pe[b.rows], pe[b.cols]) for b in self.graph.edge_blocks}
+        return nodes, edges
+
+
+class GroupDecoders(nn.Module):
+    """One scalar head per weight tensor (from edge states) and per bias (from node states).
+
+    Output scale: ``value = init_mean + init_std * gain * head(LayerNorm(state))``. Once the whole
+    hypernetwork is built, :meth:`calibrate` rescales each head to zero mean and unit std on probe
+    intents, and ``gain`` (learned, per tensor) starts at 1, so every generated tensor has the
+    spec's mean and fan-in-aware std from the first step.
+    """
+
+    def __init__(self, graph: NeuralGraph, d_node: int, d_edge: int) -> None:
+        super().__init__()
+        self.graph = graph
+        spec = graph.spec
+        self.heads = nn.ModuleDict()
+        for p in spec.params:
+            d = d_edge if p.is_edge else d_node
+            head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 1))
+            nn.init.normal_(head[1].weight, std=d**-0.5)
+            nn.init.zeros_(head[1].bias)
+            self.heads[key(p.name)] = head
+        self.log_gain = nn.ParameterDict({key(p.name): nn.Parameter(torch.zeros(())) for p in spec.params})
+
+    def raw(self, p: ParamSpec, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> Tensor:
+        state = edges[p.name] if p.is_edge else nodes[p.nodes[0]]
+        return self.heads[key(p.name)](state).squeeze(-1)
+
+    @torch.no_grad()
+    def calibrate(self, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> None:
+        """Rescale and centre each head so that its raw output has mean 0 and std 1 on these states."""
+        for p in self.graph.spec.params:
+            raw = self.raw(p, nodes, edges)
+            std = raw.std().clamp_min(1e-6)
+            linear = self.heads[key(p.name)][1]
+            linear.weight /= std
+            linear.bias.copy_((linear.bias - raw.mean()) / std)
+
+    def forward(self, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> Theta:
+        spec = self.graph.spec
+        theta: Theta = {}
+        for p in spec.params:
+            raw = self.raw(p, nodes, edges)
+            scale = p.init_std * self.log_gain[key(p.name)].exp()
+            theta[p.name] = (p.init_mean + scale * raw).reshape(raw.shape[0], *spec.shape(p))
+        return theta
+
+
+def key(name: str) -> str:
+    """ModuleDict keys may not contain dots."""
+    return name.replace(".", "__")
+
+
+class TiedHypernetwork(Hypernetwork):
+    """Intent encoder -> group-tied encoders -> a mixer (subclass) -> group-tied decoders.
+
+    Positional encodings are buffers (saved in every checkpoint, so a checkpoint always
+    synthesizes the same weights for the same intent); with ``resample_pe`` they are redrawn at
+    every training step (an ablation) and the saved ones are used at evaluation.
+    """
+
+    def __init__(self, spec: TargetSpec, intent_dim: int, cfg) -> None:  # cfg: the subclass's config
+        super().__init__()
+        self.spec = spec
+        self.cfg = cfg
+        self.graph = NeuralGraph(spec, pe_dim=cfg.pe_dim, seed=cfg.pe_seed, max_cycles=cfg.pe_max_cycles)
+        for n, pe in self.graph.node_pe.items():
+            self.register_buffer(f"pe__{key(n)}", pe.clone())
+        self.intent = nn.Sequential(
+            nn.Linear(intent_dim, cfg.d_intent), nn.ReLU(), nn.Linear(cfg.d_intent, cfg.d_intent), nn.ReLU()
+        )
+        self.encoders = GroupEncoders(self.graph, cfg.d_intent, cfg.d_node, cfg.d_edge)
+        self.decoders = GroupDecoders(self.graph, cfg.d_node, cfg.d_edge)
+        self._pe_generator = torch.Generator().manual_seed(cfg.pe_seed + 1)
+
+    def positional_encodings(self) -> dict[str, Tensor]:
+        if self.training and self.cfg.resample_pe:
+            fresh = self.graph.sample_encodings(self._pe_generator)
+            return {n: pe.to(self.pe_device) for n, pe in fresh.items()}
+        return {n: getattr(self, f"pe__{key(n)}") for n in self.graph.node_sets}
+
+    @property
+    def pe_device(self) -> torch.device:
+        return getattr(self, f"pe__{key(self.graph.node_sets[0])}").device
+
+    def mix(self, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        raise NotImplementedError
+
+    def calibrate(self, intent_dim: int) -> None:
+        """Data-independent output calibration on random probe intents (call at the end of ``__init__``)."""
+        probe = torch.randn(16, intent_dim, generator=torch.Generator().manual_seed(self.cfg.pe_seed))
+        with torch.no_grad():
+            nodes, edges = self.mix(*self.encoders(self.intent(probe), self.positional_encodings()))
+        self.decoders.calibrate(nodes, edges)
+
+    def synthesize(self, u: Tensor) -> Theta:
+        z = self.intent(u)
+        nodes, edges = self.encoders(z, self.positional_encodings())
+        nodes, edges = self.mix(nodes, edges)
+        return self.decoders(nodes, edges)

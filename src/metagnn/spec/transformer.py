@@ -1,0 +1,126 @@
+"""Built-in target: a decoder-only Transformer (Nanda et al. style) of any depth.
+
+Symmetries (SPEC 2.1): attention heads are interchangeable as blocks of Q, K, V, O; inside a
+head the Q and K dimensions share one permutation and the V and O dimensions another; MLP
+hidden units are interchangeable; the residual stream is one permutation shared by every block,
+the embeddings, the unembedding and LayerNorm. Tokens, positions and classes are fixed.
+LayerNorm (optional) has no mean subtraction issue here: it normalises per position over the
+residual axis, which commutes with permuting that axis.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from metagnn.errors import SpecError
+from metagnn.registry import TARGETS
+from metagnn.spec.core import Axis, NodeSet, ParamSpec, TargetSpec
+
+
+@TARGETS.register("transformer")
+def transformer(
+    *,
+    vocab: int,
+    n_ctx: int,
+    n_classes: int,
+    d_model: int = 32,
+    n_heads: int = 4,
+    d_head: int | None = None,
+    d_mlp: int = 128,
+    n_layers: int = 1,
+    layernorm: bool = False,
+    intent_dim: int = 0,
+) -> TargetSpec:
+    """A Transformer reading ``n_ctx`` tokens and emitting ``n_classes`` logits at the last position.
+
+    Weight layouts: ``W_E (vocab, d)``, ``W_pos (n_ctx, d)``, ``W_Q/W_K/W_V/W_O (heads, d_head, d)``,
+    ``W_in (d_mlp, d)``, ``W_out (d, d_mlp)``, ``W_U (d, n_classes)``. With ``intent_dim > 0``
+    (the Direct baseline only) the intent features enter as one extra token in front.
+    """
+    d_head = d_head if d_head is not None else d_model // n_heads
+    if min(vocab, n_ctx, n_classes, d_model, n_heads, d_head, d_mlp, n_layers) < 1:
+        raise SpecError("transformer sizes must all be positive")
+    ctx = n_ctx + (1 if intent_dim else 0)
+    resid = Axis(d_model, perm="resid")
+    node_sets = [
+        NodeSet("tokens", (Axis(vocab),)),
+        NodeSet("positions", (Axis(ctx),)),
+        NodeSet("resid", (resid,)),
+        NodeSet("classes", (Axis(n_classes),)),
+    ]
+    emb_std = 1.0  # one-hot inputs: fan-in 1
+    params = [
+        ParamSpec("embed.W_E", ("tokens", "resid"), emb_std),
+        ParamSpec("embed.W_pos", ("positions", "resid"), emb_std),
+    ]
+    if intent_dim:
+        node_sets.append(NodeSet("intent", (Axis(intent_dim),)))
+        params.append(ParamSpec("embed.W_intent", ("resid", "intent"), 1 / math.sqrt(intent_dim)))
+    for i in range(n_layers):
+        b = f"blocks.{i}"
+        head = Axis(n_heads, perm=f"{b}.head")
+        node_sets += [
+            NodeSet(f"{b}.q", (head, Axis(d_head, perm=f"{b}.qk"))),
+            NodeSet(f"{b}.k", (head, Axis(d_head, perm=f"{b}.qk"))),
+            NodeSet(f"{b}.v", (head, Axis(d_head, perm=f"{b}.vo"))),
+            NodeSet(f"{b}.mlp", (Axis(d_mlp, perm=f"{b}.mlp"),)),
+        ]
+        if layernorm:
+            params += [
+                ParamSpec(f"{b}.ln1.weight", ("resid",), 0.1, 1.0),
+                ParamSpec(f"{b}.ln1.bias", ("resid",), 0.1),
+                ParamSpec(f"{b}.ln2.weight", ("resid",), 0.1, 1.0),
+                ParamSpec(f"{b}.ln2.bias", ("resid",), 0.1),
+            ]
+        params += [
+            ParamSpec(f"{b}.attn.W_Q", (f"{b}.q", "resid"), 1 / math.sqrt(d_model)),
+            ParamSpec(f"{b}.attn.W_K", (f"{b}.k", "resid"), 1 / math.sqrt(d_model)),
+            ParamSpec(f"{b}.attn.W_V", (f"{b}.v", "resid"), 1 / math.sqrt(d_model)),
+            ParamSpec(f"{b}.attn.W_O", (f"{b}.v", "resid"), 1 / math.sqrt(n_heads * d_head)),
+            ParamSpec(f"{b}.mlp.W_in", (f"{b}.mlp", "resid"), 1 / math.sqrt(d_model)),
+            ParamSpec(f"{b}.mlp.b_in", (f"{b}.mlp",), 1 / math.sqrt(3 * d_model)),
+            ParamSpec(f"{b}.mlp.W_out", ("resid", f"{b}.mlp"), 1 / math.sqrt(d_mlp)),
+            ParamSpec(f"{b}.mlp.b_out", ("resid",), 1 / math.sqrt(3 * d_mlp)),
+        ]
+    if layernorm:
+        params += [ParamSpec("ln_final.weight", ("resid",), 0.1, 1.0), ParamSpec("ln_final.bias", ("resid",), 0.1)]
+    params.append(ParamSpec("unembed.W_U", ("resid", "classes"), 1 / math.sqrt(d_model)))
+    causal = torch.ones(ctx, ctx, dtype=torch.bool).tril()
+
+    def norm(p: Mapping[str, Tensor], name: str, h: Tensor) -> Tensor:
+        if not layernorm:
+            return h
+        return F.layer_norm(h, (d_model,), p[f"{name}.weight"], p[f"{name}.bias"])
+
+    def forward(p: Mapping[str, Tensor], x: Tensor, u: Tensor | None) -> Tensor:
+        h = F.embedding(x, p["embed.W_E"])  # (N, T, d)
+        if intent_dim:
+            h = torch.cat([(u @ p["embed.W_intent"].T).unsqueeze(1), h], dim=1)
+        t = h.shape[1]
+        h = h + p["embed.W_pos"][:t]
+        for i in range(n_layers):
+            b = f"blocks.{i}"
+            hn = norm(p, f"{b}.ln1", h)
+            q = torch.einsum("ntd,hkd->nhtk", hn, p[f"{b}.attn.W_Q"])
+            k = torch.einsum("ntd,hkd->nhtk", hn, p[f"{b}.attn.W_K"])
+            v = torch.einsum("ntd,hkd->nhtk", hn, p[f"{b}.attn.W_V"])
+            scores = (q @ k.transpose(-1, -2)) / math.sqrt(d_head)
+            scores = scores.masked_fill(~causal[:t, :t].to(scores.device), float("-inf"))
+            z = scores.softmax(dim=-1) @ v
+            h = h + torch.einsum("nhtk,hkd->ntd", z, p[f"{b}.attn.W_O"])
+            hn = norm(p, f"{b}.ln2", h)
+            act = torch.relu(hn @ p[f"{b}.mlp.W_in"].T + p[f"{b}.mlp.b_in"])
+            h = h + act @ p[f"{b}.mlp.W_out"].T + p[f"{b}.mlp.b_out"]
+        h = norm(p, "ln_final", h)
+        return h[:, -1] @ p["unembed.W_U"]
+
+    kwargs = dict(
+        vocab=vocab, n_ctx=n_ctx, n_classes=n_classes, d_model=d_model, n_heads=n_heads, d_head=d_head,
+        d_mlp=d_mlp, n_layers=n_layers, layernorm=layernorm, intent_dim=intent_dim,
+    )
+    return TargetSpec("transformer", kwargs, tuple(node_sets), tuple(params), forward)

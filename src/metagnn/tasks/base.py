@@ -1,0 +1,92 @@
+"""What a task is: a parameterized function family with intent splits, data and a metric.
+
+A task never imports a model. It hands models three things: intent *features* (functions of the
+intent's value), batches of ``(x, y)``, and the target spec ``S`` its programs run on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from metagnn.errors import IntentError
+from metagnn.spec import TargetSpec
+
+Intent = Hashable
+SPLITS = ("train", "val", "ood", "extrapolation")
+
+
+class Task:
+    """Base class. Subclasses set ``name``, ``Config`` (a dataclass) and implement the methods below."""
+
+    name: str = ""
+    Config: type
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+        self.splits: dict[str, list[Intent]] = {s: [] for s in SPLITS}
+
+    # --- intents -------------------------------------------------------------------------
+    def parse_intent(self, text: str) -> Intent:
+        """Parse one intent as written on the command line (``"71"``); raises :class:`IntentError`."""
+        raise NotImplementedError
+
+    def check_intent(self, intent: Intent) -> Intent:
+        """Return the intent if it is in the task's domain, else raise :class:`IntentError`."""
+        raise NotImplementedError
+
+    def intent_key(self, intent: Intent) -> str:
+        """How the intent is written in JSON and tables."""
+        return str(intent)
+
+    def intent_features(self, intents: Sequence[Intent]) -> Tensor:
+        """Features of each intent, shape ``(B, intent_dim)``: functions of the value, never a lookup."""
+        raise NotImplementedError
+
+    @property
+    def intent_dim(self) -> int:
+        return int(self.intent_features([self.splits["train"][0]]).shape[1])
+
+    def split_of(self, intent: Intent) -> str | None:
+        for s, members in self.splits.items():
+            if intent in members:
+                return s
+        return None
+
+    # --- data ----------------------------------------------------------------------------
+    @property
+    def spec(self) -> TargetSpec:
+        raise NotImplementedError
+
+    def sample(self, intents: Sequence[Intent], n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """``n`` training examples per (seen) intent: ``x (B, n, ...)``, ``y (B, n, ...)``."""
+        raise NotImplementedError
+
+    def test_set(self, intent: Intent) -> tuple[Tensor, Tensor]:
+        """Held-out examples of a seen intent, or every example of an unseen one: ``x (N, ...)``, ``y (N, ...)``."""
+        raise NotImplementedError
+
+    # --- metric --------------------------------------------------------------------------
+    def loss(self, out: Tensor, y: Tensor, intents: Sequence[Intent]) -> Tensor:
+        raise NotImplementedError
+
+    def correct(self, out: Tensor, y: Tensor, intents: Sequence[Intent]) -> Tensor:
+        """Exact match per example, bool ``(B, N)``."""
+        raise NotImplementedError
+
+    def chance(self, intent: Intent) -> float:
+        raise NotImplementedError
+
+    def check_splits(self) -> None:
+        seen: dict[Intent, str] = {}
+        for s, members in self.splits.items():
+            for i in members:
+                self.check_intent(i)
+                if i in seen:
+                    raise IntentError(f"intent {self.intent_key(i)} is in both the {seen[i]} and the {s} split")
+                seen[i] = s
+        if not self.splits["train"]:
+            raise IntentError(f"task {self.name}: the train split is empty")

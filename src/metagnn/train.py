@@ -1,0 +1,202 @@
+"""The one training loop, for every model and task.
+
+End to end through the program's output: per step, sample intents and examples, synthesize
+weights (hypernetworks) or predict directly (Direct), take the task loss, step AdamW. Validation
+accuracy picks the best step; the OOD intents are never looked at here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from metagnn import checkpoint as ckpt
+from metagnn.config import from_dict
+from metagnn.errors import CheckpointError, TrainingError
+from metagnn.evaluate import evaluate
+from metagnn.models import Model, build_model
+from metagnn.runtime import pick_device, provenance, tune_allocator
+from metagnn.tasks import Task, build_task
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000
+    intents_per_step: int = 8
+    examples_per_intent: int = 64
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.05
+    weight_decay: float = 0.01
+    warmup: int = 100
+    grad_clip: float = 1.0
+    eval_every: int = 250
+
+    def __post_init__(self) -> None:
+        if min(self.steps, self.intents_per_step, self.examples_per_intent, self.eval_every) < 1:
+            raise TrainingError(f"train config: steps, intents_per_step, examples_per_intent, eval_every must be >= 1: {self}")
+
+    def lr_at(self, step: int) -> float:
+        """Linear warm-up, then cosine decay to ``min_lr_ratio * lr`` (a pure function of the step)."""
+        if step < self.warmup:
+            return self.lr * (step + 1) / self.warmup
+        t = (step - self.warmup) / max(1, self.steps - self.warmup)
+        return self.lr * (self.min_lr_ratio + (1 - self.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; saved as the run folder's ``config.json``."""
+
+    task: str
+    task_config: dict[str, Any]
+    model: str
+    model_config: dict[str, Any]
+    train: dict[str, Any]
+    seed: int = 0
+
+
+def build(run: RunConfig) -> tuple[Task, Model, TrainConfig]:
+    task = build_task(run.task, run.task_config)
+    torch.manual_seed(run.seed)
+    model = build_model(run.model, task.spec, task.intent_dim, run.model_config)
+    return task, model, from_dict(TrainConfig, run.train, where="train config")
+
+
+def train(run: RunConfig, out: Path | str, resume: bool = False, device: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train one model on one task into run folder ``out``; returns the final metrics (also saved)."""
+    tune_allocator()
+    out = Path(out)
+    dev = pick_device(device)
+    task, model, cfg = build(run)
+    model.to(dev)
+    run_dict = asdict(run)
+    have_checkpoint = (out / ckpt.CHECKPOINT).exists()
+    if have_checkpoint and not resume:
+        raise CheckpointError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
+    if resume and not have_checkpoint:
+        raise CheckpointError(f"{out}: nothing to resume (no {ckpt.CHECKPOINT})")
+
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    gen = torch.Generator().manual_seed(run.seed + 1)
+    state: dict[str, Any] = {"step": 0, "best_step": None, "best_val": -1.0, "history": [], "wall_time": 0.0}
+    best_weights: dict[str, torch.Tensor] | None = None
+    if resume:
+        saved = ckpt.read_json(out / ckpt.CONFIG)
+        if {k: saved.get(k) for k in run_dict} != run_dict:
+            raise CheckpointError(f"{out}: --resume with a different config than the run was started with")
+        tensors, state = ckpt.load_tensors(out / ckpt.CHECKPOINT)
+        model.load_state_dict(ckpt.unprefixed("model", tensors))
+        ckpt.load_optimizer(opt, ckpt.unprefixed("optim", tensors), state["optimizer"])
+        gen.set_state(tensors["rng.data"])
+        best = ckpt.unprefixed("best", tensors)
+        best_weights = best or None
+    else:
+        ckpt.write_json(out / ckpt.CONFIG, {**run_dict, "spec": task.spec.to_dict(),
+                                            "provenance": provenance(dev)})
+
+    def save() -> None:
+        opt_tensors, opt_meta = ckpt.optimizer_tensors(opt)
+        tensors = {**ckpt.prefixed("model", model.state_dict()), **ckpt.prefixed("optim", opt_tensors),
+                   "rng.data": gen.get_state()}
+        if best_weights is not None:
+            tensors.update(ckpt.prefixed("best", best_weights))
+        ckpt.save_tensors(out / ckpt.CHECKPOINT, tensors, {**state, "optimizer": opt_meta})
+
+    def validate(step: int) -> None:
+        nonlocal best_weights
+        val = evaluate(model, task, dev, splits=["val"]).get("val_accuracy") if task.splits["val"] else None
+        state["history"].append({"step": step, "val_accuracy": val, "loss": running_loss, "train_accuracy": running_acc})
+        score = val if val is not None else float(step)  # without validation intents: the last step
+        if score > state["best_val"] or best_weights is None:
+            state["best_val"], state["best_step"] = score, step
+            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    train_intents = task.splits["train"]
+    start = state["step"]
+    running_loss, running_acc = float("nan"), float("nan")
+    t0 = time.perf_counter() - state["wall_time"]
+    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=f"{run.task}/{run.model}", dynamic_ncols=True)
+    model.train()
+    try:
+        for step in range(start, cfg.steps):
+            k = min(cfg.intents_per_step, len(train_intents))
+            pick = torch.randperm(len(train_intents), generator=gen)[:k]
+            intents = [train_intents[i] for i in pick.tolist()]
+            x, y = task.sample(intents, cfg.examples_per_intent, gen)
+            u, x, y = task.intent_features(intents).to(dev), x.to(dev), y.to(dev)
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr_at(step)
+            out_ = model(u, x)
+            loss = task.loss(out_, y, intents)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss is {loss.item()} at step {step}; the last checkpoint (step {state['step']}) is intact")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            acc = task.correct(out_.detach(), y, intents).float().mean().item()
+            running_loss = loss.item() if math.isnan(running_loss) else 0.9 * running_loss + 0.1 * loss.item()
+            running_acc = acc if math.isnan(running_acc) else 0.9 * running_acc + 0.1 * acc
+            bar.update(1)
+            bar.set_postfix(loss=f"{running_loss:.3f}", acc=f"{running_acc:.3f}", refresh=False)
+            done = step + 1
+            if done % cfg.eval_every == 0 or done == cfg.steps:
+                validate(done)
+                state["step"], state["wall_time"] = done, time.perf_counter() - t0
+                save()
+                bar.set_postfix(loss=f"{running_loss:.3f}", acc=f"{running_acc:.3f}",
+                                val=f"{state['history'][-1]['val_accuracy'] or float('nan'):.3f}")
+    except KeyboardInterrupt:
+        bar.close()
+        raise TrainingError(f"interrupted; the checkpoint at step {state['step']} in {out} resumes with --resume") from None
+    bar.close()
+    return finish(task, model, run, out, dev, state, best_weights)
+
+
+def finish(task: Task, model: Model, run: RunConfig, out: Path, dev: torch.device, state: dict[str, Any],
+           best_weights: dict[str, torch.Tensor] | None) -> dict[str, Any]:
+    """Evaluate the selected (best-validation) weights on every split and write ``metrics.json``."""
+    if best_weights is not None:
+        model.load_state_dict(best_weights)
+    metrics = evaluate(model, task, dev)
+    cfg = from_dict(TrainConfig, run.train, where="train config")
+    metrics.update({
+        "task": run.task, "model": run.model, "seed": run.seed,
+        "parameters": model.num_parameters(), "target_parameters": task.spec.num_parameters,
+        "steps": state["step"], "best_step": state["best_step"],
+        "examples_seen": state["step"] * cfg.intents_per_step * cfg.examples_per_intent,
+        "wall_time_s": round(state["wall_time"], 2), "history": state["history"],
+        "config": asdict(run), "provenance": provenance(dev),
+    })
+    ckpt.write_json(out / ckpt.METRICS, metrics)
+    return metrics
+
+
+def load_run(path: Path | str, device: str | None = None) -> tuple[RunConfig, Task, Model]:
+    """Rebuild a run's task and model (best-validation weights) from its folder alone."""
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: run folder not found")
+    saved = ckpt.read_json(path / ckpt.CONFIG)
+    try:
+        run = from_dict(RunConfig, {k: saved[k] for k in ("task", "task_config", "model", "model_config", "train", "seed")},
+                        where=str(path / ckpt.CONFIG))
+    except KeyError as e:
+        raise CheckpointError(f"{path / ckpt.CONFIG}: missing key {e}") from None
+    schema = saved.get("provenance", {}).get("schema_version")
+    if schema != ckpt.SCHEMA_VERSION:
+        raise CheckpointError(f"{path / ckpt.CONFIG}: schema version {schema!r}, this metagnn reads {ckpt.SCHEMA_VERSION}")
+    task, model, _ = build(run)
+    tensors, _ = ckpt.load_tensors(path / ckpt.CHECKPOINT)
+    weights = ckpt.unprefixed("best", tensors) or ckpt.unprefixed("model", tensors)
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: checkpoint does not fit model {run.model!r} (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    model.to(pick_device(device)).eval()
+    return run, task, model
