@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from metagnn.errors import SpecError
-from metagnn.spec.core import Axis, TargetSpec, Theta
+from metagnn.spec.core import Axis, NodeSet, TargetSpec, Theta
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ class NeuralGraph:
     Attributes:
         node_sets: node set names, in spec order; node group id = position in this list.
         node_pe: node set -> PE of shape ``(size, n_axes * pe_dim)``.
+        node_index: node set -> index values on its fixed axes, ``(size, n_fixed_axes)`` (token
+            ``a`` has value ``a``); models may encode these values directly (they are the index).
         edge_blocks: one :class:`EdgeBlock` per weight tensor; its group id follows the node groups.
         node_params: node set -> names of the parameters living on it (biases, LayerNorm).
     """
@@ -71,6 +73,7 @@ class NeuralGraph:
         self.max_cycles = max_cycles
         self.node_sets = [s.name for s in spec.node_sets]
         self.node_pe = self.sample_encodings(torch.Generator().manual_seed(seed))
+        self.node_index = {s.name: index_values(s) for s in spec.node_sets}
         n_groups = len(self.node_sets)
         self.edge_blocks: list[EdgeBlock] = []
         self.node_params: dict[str, list[str]] = {name: [] for name in self.node_sets}
@@ -170,6 +173,13 @@ class NeuralGraph:
             theta[b.param] = edge_values[start : start + size].reshape(self.spec.shape(b.param))
             start += size
         return {p.name: theta[p.name] for p in self.spec.params}
+
+
+def index_values(node_set: NodeSet) -> Tensor:
+    """The index value of every node on each fixed axis, shape ``(size, n_fixed_axes)``, row-major."""
+    grids = torch.meshgrid(*[torch.arange(a.size, dtype=torch.float32) for a in node_set.axes], indexing="ij")
+    cols = [g.reshape(-1) for g, a in zip(grids, node_set.axes) if a.fixed]
+    return torch.stack(cols, 1) if cols else torch.zeros(node_set.size, 0)
 
 
 def outer_concat(parts: list[Tensor]) -> Tensor:

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from metagnn.errors import ConfigError
 from metagnn.models.base import mlp
-from metagnn.models.tied import TiedHypernetwork, key
+from metagnn.models.tied import TiedHypernetwork, centred, key
 from metagnn.registry import MODELS
 from metagnn.spec import TargetSpec
 
@@ -33,7 +33,7 @@ class MetaGNNConfig:
 class EdgeBlockLayer(nn.Module):
     """One round on one weight tensor's edges, for every edge of the block at once.
 
-    ``z_ij = relu(LN(e_ij) + A h_i + B h_j)``; the edge is updated by ``e_ij += L z_ij`` and each
+    ``z_ij = relu(LN(e_ij) + A h_i + B h_j + (C h_i - mean) * (D h_j - mean))``; the edge is updated by ``e_ij += L z_ij`` and each
     endpoint receives the mean of ``z`` over its neighbours in this block (a permutation-invariant
     aggregation; the linear message map commutes with the mean, so it is applied after it).
     """
@@ -42,11 +42,14 @@ class EdgeBlockLayer(nn.Module):
         super().__init__()
         self.norm = nn.LayerNorm(d_edge)
         self.from_rows, self.from_cols = nn.Linear(d_node, d_edge), nn.Linear(d_node, d_edge, bias=False)
+        self.rows_x, self.cols_x = nn.Linear(d_node, d_edge), nn.Linear(d_node, d_edge)
         self.update = nn.Linear(d_edge, d_edge)
         self.to_rows, self.to_cols = nn.Linear(d_edge, d_node), nn.Linear(d_edge, d_node)
 
     def forward(self, e: Tensor, h_rows: Tensor, h_cols: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        z = torch.relu(self.norm(e) + self.from_rows(h_rows)[:, :, None] + self.from_cols(h_cols)[:, None, :])
+        pair = self.from_rows(h_rows)[:, :, None] + self.from_cols(h_cols)[:, None, :]
+        pair = pair + centred(self.rows_x(h_rows))[:, :, None] * centred(self.cols_x(h_cols))[:, None, :]
+        z = torch.relu(self.norm(e) + pair)
         return e + self.update(z), self.to_rows(z.mean(2)), self.to_cols(z.mean(1))
 
 

@@ -58,13 +58,19 @@ class AddMod(Task):
     # --- intents -------------------------------------------------------------------------
     def parse_intent(self, text: str) -> int:
         try:
-            return self.check_intent(int(text))
+            value = int(text)
         except ValueError:
             raise IntentError(f"addmod: intent {text!r} is not an integer; expected a prime 2 <= p <= {self.cfg.vocab}") from None
+        return self.check_intent(value)
 
     def check_intent(self, intent: Any) -> int:
-        if isinstance(intent, bool) or not isinstance(intent, int) or not is_prime(intent) or intent > self.cfg.vocab:
-            raise IntentError(f"addmod: intent p={intent!r} is not a prime in 2..{self.cfg.vocab} (the vocabulary size)")
+        allowed = f"allowed: primes 2..{self.cfg.vocab} (the vocabulary holds numbers 0..{self.cfg.vocab - 1})"
+        if isinstance(intent, bool) or not isinstance(intent, int):
+            raise IntentError(f"addmod: intent {intent!r} is not an integer; {allowed}")
+        if not is_prime(intent):
+            raise IntentError(f"addmod: intent p={intent} is not a prime; {allowed}")
+        if intent > self.cfg.vocab:
+            raise IntentError(f"addmod: intent p={intent} is larger than the vocabulary; {allowed}")
         return intent
 
     def intent_features(self, intents: Sequence[int]) -> Tensor:

@@ -1,0 +1,249 @@
+"""Command-line interface: each subcommand is a thin call into the library.
+
+Every subcommand is callable in-process as ``main(argv)``; bad input ends in a one-line
+``metagnn: error: ...`` and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from metagnn.checkpoint import METRICS, read_json, write_json
+from metagnn.errors import ConfigError, MetaGNNError
+from metagnn.evaluate import evaluate
+from metagnn.models import Hypernetwork
+from metagnn.registry import MODELS, TASKS
+from metagnn.runtime import provenance, tune_allocator
+from metagnn.train import RunConfig, load_run, train
+
+CONFIG_KEYS = {"task_config", "train", "models"}
+
+
+def load_config(name: str, task: str) -> dict[str, Any]:
+    """``quick`` / ``full`` (shipped with the package) or a path to a JSON file."""
+    if name in ("quick", "full"):
+        res = resources.files("metagnn") / "configs" / f"{task}-{name}.json"
+        if not res.is_file():
+            raise ConfigError(f"task {task!r} has no {name!r} config")
+        data = json.loads(res.read_text())
+    else:
+        data = read_json(name) if Path(name).exists() else None
+        if data is None:
+            raise ConfigError(f"config {name!r} is neither 'quick', 'full' nor an existing JSON file")
+    unknown = sorted(set(data) - CONFIG_KEYS)
+    if unknown:
+        raise ConfigError(f"config {name}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(CONFIG_KEYS))}")
+    return data
+
+
+def parse_intents(task_obj: Any, text: str) -> list[Any]:
+    return [task_obj.parse_intent(t.strip()) for t in text.split(",") if t.strip()]
+
+
+def run_config(args: argparse.Namespace, model: str) -> RunConfig:
+    """Merge the config file, the flags and the model name into one validated :class:`RunConfig`."""
+    if args.task not in TASKS:
+        TASKS.get(args.task)  # raises the one-line error naming the known tasks
+    MODELS.get(model)
+    cfg = load_config(args.config, args.task)
+    task_cfg = dict(cfg.get("task_config", {}))
+    from metagnn.tasks import build_task
+
+    probe = build_task(args.task, task_cfg)
+    for flag, split in (("train_intents", "train"), ("val_intents", "val"), ("ood_intents", "ood"),
+                        ("extrapolation_intents", "extrapolation")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            task_cfg[split] = parse_intents(probe, value)
+    train_cfg = dict(cfg.get("train", {}))
+    for flag in ("steps", "lr", "intents_per_step", "examples_per_intent", "eval_every"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            train_cfg[flag] = value
+    return RunConfig(args.task, task_cfg, model, dict(cfg.get("models", {}).get(model, {})), train_cfg, args.seed)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    metrics = train(run_config(args, args.model), args.out, resume=args.resume, device=args.device,
+                    progress=not args.no_progress)
+    print(format_table([metrics]))
+    print(f"run folder: {args.out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    run, task, model = load_run(args.run_dir, args.device)
+    intents = parse_intents(task, args.intents) if args.intents else None
+    result = evaluate(model, task, next(model.parameters()).device, intents=intents)
+    result.update({"task": run.task, "model": run.model, "seed": run.seed, "run_dir": str(args.run_dir),
+                   "provenance": provenance(next(model.parameters()).device)})
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for key, row in result["per_intent"].items():
+            print(f"{task.name} {key:>8} ({row['split']:<13}) accuracy {row['accuracy']:.4f}  (n={row['n']}, chance {row['chance']:.3f})")
+        for split in ("id", "val", "ood", "extrapolation", "unseen"):
+            if f"{split}_accuracy" in result:
+                print(f"{split + ' accuracy':<24} {result[f'{split}_accuracy']:.4f}")
+    return 0
+
+
+def cmd_synthesize(args: argparse.Namespace) -> int:
+    from metagnn.program import save_program
+
+    run, task, model = load_run(args.run_dir, args.device)
+    if not isinstance(model, Hypernetwork):
+        raise ConfigError(f"model {run.model!r} does not generate weights; synthesize needs a hypernetwork "
+                          f"({', '.join(n for n in MODELS.names() if n != 'direct')})")
+    intent = task.parse_intent(args.intent)
+    with torch.no_grad():
+        theta = {k: v[0] for k, v in model.synthesize(task.intent_features([intent]).to(next(model.parameters()).device)).items()}
+    save_program(args.out, task.spec, theta, task=run.task, intent=task.intent_key(intent), model=run.model,
+                 run_dir=str(args.run_dir))
+    print(f"wrote {args.out}: {task.spec.num_parameters} weights of a {task.spec.family} for {run.task} intent {task.intent_key(intent)}")
+    return 0
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    args.task = "addmod"
+    out = Path(args.out)
+    models = [m.strip() for m in args.models.split(",")]
+    rows = []
+    start = time.perf_counter()
+    for model in models:
+        run = run_config(args, model)
+        run_dir = out / model
+        if (run_dir / METRICS).exists():
+            saved = read_json(run_dir / METRICS)
+            if saved.get("config") == json.loads(json.dumps(run.__dict__)):
+                print(f"{model}: reusing the finished run in {run_dir}")
+                rows.append(saved)
+                continue
+        resume = (run_dir / "checkpoint.safetensors").exists()
+        rows.append(train(run, run_dir, resume=resume, device=args.device, progress=not args.no_progress))
+    table = format_table(rows)
+    print(table)
+    write_json(out / "results.json", {"rows": [{k: v for k, v in r.items() if k != "history"} for r in rows],
+                                      "table": table, "provenance": provenance("cpu")})
+    plot = plot_per_intent(rows, out / "ood_per_prime.png", split="ood")
+    print(f"total wall time {time.perf_counter() - start:.0f} s; results in {out / 'results.json'}, plot in {plot}")
+    return 0
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """SPEC 3b's columns as a Markdown table (one row per run)."""
+    head = "| model | ID | val | OOD | extrap. | chance (OOD) | params | steps | examples | wall (s) |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+
+    def f(r: dict[str, Any], key: str) -> str:
+        return f"{r[key]:.3f}" if key in r else "—"
+
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {f(r, 'id_accuracy')} | {f(r, 'val_accuracy')} | {f(r, 'ood_accuracy')} | "
+            f"{f(r, 'extrapolation_accuracy')} | {r['chance'].get('ood', float('nan')):.3f} | {r['parameters']:,} | "
+            f"{r['steps']} | {r['examples_seen']:,} | {r['wall_time_s']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_per_intent(rows: list[dict[str, Any]], path: Path, split: str = "ood") -> Path:
+    """Grouped bars: accuracy per intent of ``split``, one colour per model, chance as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k, v in rows[0]["per_intent"].items() if v["split"] == split]
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(keys), 3.6))
+    width = 0.8 / len(rows)
+    for m, r in enumerate(rows):
+        accs = [r["per_intent"][k]["accuracy"] for k in keys]
+        ax.bar([i + (m - (len(rows) - 1) / 2) * width for i in range(len(keys))], accs, width, label=r["model"])
+    chance = [rows[0]["per_intent"][k]["chance"] for k in keys]
+    ax.scatter(range(len(keys)), chance, marker="_", s=400, color="k", label="chance", zorder=3)
+    ax.set_xticks(range(len(keys)), keys)
+    ax.set_xlabel(f"unseen intent ({split})")
+    ax.set_ylabel("exact-match accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8, ncol=len(rows) + 1, loc="upper center", bbox_to_anchor=(0.5, 1.18), frameon=False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="metagnn", description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common_train(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", default="quick", help="quick, full, or a JSON file (default: quick)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--steps", type=int, default=None, help="override the config's optimizer steps")
+        p.add_argument("--lr", type=float, default=None)
+        p.add_argument("--intents-per-step", type=int, default=None)
+        p.add_argument("--examples-per-intent", type=int, default=None)
+        p.add_argument("--eval-every", type=int, default=None)
+        p.add_argument("--train-intents", default=None, help="comma-separated, e.g. 5,7,11")
+        p.add_argument("--val-intents", default=None)
+        p.add_argument("--ood-intents", default=None)
+        p.add_argument("--extrapolation-intents", default=None)
+        p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("train", help="train one model on one task")
+    p.add_argument("task", help=f"task name ({', '.join(TASKS.names())})")
+    p.add_argument("--model", default="metagnn", help=f"model name ({', '.join(MODELS.names())})")
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    common_train(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a run folder")
+    p.add_argument("run_dir")
+    p.add_argument("--intents", default=None, help="comma-separated intents, seen or not (default: every split)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("synthesize", help="write the weights of one program")
+    p.add_argument("run_dir")
+    p.add_argument("--intent", required=True)
+    p.add_argument("--out", required=True, help="output .safetensors file")
+    p.add_argument("--device", default=None)
+    p.set_defaults(func=cmd_synthesize)
+
+    p = sub.add_parser("quickstart", help="train all four models on quick AddMod-p and print the table")
+    p.add_argument("--out", default="runs/quickstart")
+    p.add_argument("--models", default="metagnn,gmlp,flat,direct")
+    common_train(p)
+    p.set_defaults(func=cmd_quickstart)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    tune_allocator()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        return args.func(args)
+    except MetaGNNError as e:
+        print(f"metagnn: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

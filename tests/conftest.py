@@ -1,0 +1,43 @@
+"""Tiny shared targets: a 2-hidden-layer MLP, a 2-layer Transformer (with/without LayerNorm), a user target."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from helpers import TINY_SPECS, tiny_mlp, tiny_transformer, user_target
+
+from metagnn.spec import TargetSpec
+
+# Every tensor here is tiny: one thread is fastest and immune to OpenMP spin-waiting on a busy 2-core machine.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def gen() -> torch.Generator:
+    return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture
+def mlp_spec() -> TargetSpec:
+    return tiny_mlp()
+
+
+@pytest.fixture(params=[False, True], ids=["plain", "layernorm"])
+def transformer_spec(request: pytest.FixtureRequest) -> TargetSpec:
+    return tiny_transformer(layernorm=request.param)
+
+
+@pytest.fixture
+def user_spec() -> TargetSpec:
+    return user_target()
+
+
+@pytest.fixture(params=list(TINY_SPECS))
+def spec(request: pytest.FixtureRequest) -> TargetSpec:
+    """Each tiny target in turn: MLP, Transformer, Transformer with LayerNorm, user-defined."""
+    return TINY_SPECS[request.param]()
