@@ -42,8 +42,9 @@ print(tuned, statistics.median(times[3:]))
 def measure(tune: bool, steps: int, threads: int) -> tuple[bool, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
     env["METAGNN_TUNE_MALLOC"] = "1" if tune else "0"
-    out = subprocess.run([sys.executable, "-c", CHILD, str(steps), str(threads)], env=env, capture_output=True,
-                         text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(steps), str(threads)], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
     return out[0] == "True", float(out[1])
 
 
@@ -61,15 +62,21 @@ def main() -> None:
         off.append(measure(False, args.steps, args.threads)[1])
     result = {
         "tuned_allocator_active": tuned,
-        "step_s_tuned": statistics.median(on), "step_s_default": statistics.median(off),
+        "step_s_tuned": statistics.median(on),
+        "step_s_default": statistics.median(off),
         "speedup": statistics.median(off) / statistics.median(on),
-        "steps": args.steps, "repeats": args.repeats, "threads": args.threads,
+        "steps": args.steps,
+        "repeats": args.repeats,
+        "threads": args.threads,
     }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"median step: tuned {result['step_s_tuned'] * 1e3:.1f} ms, glibc default {result['step_s_default'] * 1e3:.1f} ms "
-              f"-> {result['speedup']:.2f}x (active: {tuned}; {args.repeats} pairs, {args.threads} thread(s))")
+        print(
+            f"median step: tuned {result['step_s_tuned'] * 1e3:.1f} ms, "
+            f"glibc default {result['step_s_default'] * 1e3:.1f} ms "
+            f"-> {result['speedup']:.2f}x (active: {tuned}; {args.repeats} pairs, {args.threads} thread(s))"
+        )
 
 
 if __name__ == "__main__":

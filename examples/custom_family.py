@@ -97,8 +97,13 @@ class Scale(Task):
 
 
 def main(steps: int = 400, out: str = "runs/custom_scale") -> dict:
-    run = RunConfig("scale", {}, "metagnn", {"d_node": 32, "d_edge": 16, "d_intent": 32},
-                    {"steps": steps, "intents_per_step": 8, "examples_per_intent": 32, "eval_every": max(steps // 4, 1)})
+    run = RunConfig(
+        "scale",
+        {},
+        "metagnn",
+        {"d_node": 32, "d_edge": 16, "d_intent": 32},
+        {"steps": steps, "intents_per_step": 8, "examples_per_intent": 32, "eval_every": max(steps // 4, 1)},
+    )
     return train(run, out, progress=False)
 
 

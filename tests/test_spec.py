@@ -19,6 +19,7 @@ from metagnn.spec import (
     run,
 )
 
+
 def outputs(spec: TargetSpec, theta: dict, x: torch.Tensor) -> torch.Tensor:
     return spec.forward(theta, x, None)
 
@@ -91,7 +92,7 @@ TRANSFORMER_NON_SYMMETRIES = {
     "qk in W_Q without W_K": lambda s, th, g: permute(s, th, "blocks.0.qk", random_perm(4, g), ["blocks.0.attn.W_Q"]),
     "vo in W_V without W_O": lambda s, th, g: permute(s, th, "blocks.1.vo", random_perm(4, g), ["blocks.1.attn.W_V"]),
     "heads in W_O only": lambda s, th, g: permute(s, th, "blocks.0.head", random_perm(2, g), ["blocks.0.attn.W_O"]),
-    "resid in embeddings only": lambda s, th, g: permute(s, th, "resid", random_perm(8, g), ["embed.W_E", "embed.W_pos"]),
+    "resid in embeddings": lambda s, th, g: permute(s, th, "resid", random_perm(8, g), ["embed.W_E", "embed.W_pos"]),
 }
 
 
@@ -112,7 +113,7 @@ def test_run_agrees_with_instantiated_modules(spec: TargetSpec, gen: torch.Gener
     xs = torch.stack([make_inputs(spec, 9, gen) for _ in range(3)])
     batched = {k: torch.stack([th[k] for th in thetas]) for k in thetas[0]}
     out = run(spec, batched, xs)
-    expected = torch.stack([instantiate(spec, th)(x) for th, x in zip(thetas, xs)])
+    expected = torch.stack([instantiate(spec, th)(x) for th, x in zip(thetas, xs, strict=True)])
     assert out.shape[:2] == (3, 9)
     torch.testing.assert_close(out, expected, atol=1e-12, rtol=1e-12)
 

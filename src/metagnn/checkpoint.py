@@ -99,7 +99,9 @@ def load_tensors(path: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]]:
     try:
         state = json.loads(meta.get("state", "{}"))
     except json.JSONDecodeError:
-        raise CheckpointError(f"{path}: corrupted checkpoint metadata") from None
+        state = None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: corrupted checkpoint metadata (state is not a JSON object)")
     return tensors, state
 
 

@@ -40,7 +40,9 @@ def load_config(name: str, task: str) -> dict[str, Any]:
             raise ConfigError(f"config {name!r} is neither 'quick', 'full' nor an existing JSON file")
     unknown = sorted(set(data) - CONFIG_KEYS)
     if unknown:
-        raise ConfigError(f"config {name}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(CONFIG_KEYS))}")
+        raise ConfigError(
+            f"config {name}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(CONFIG_KEYS))}"
+        )
     return data
 
 
@@ -58,8 +60,12 @@ def run_config(args: argparse.Namespace, model: str) -> RunConfig:
     from metagnn.tasks import build_task
 
     probe = build_task(args.task, task_cfg)
-    for flag, split in (("train_intents", "train"), ("val_intents", "val"), ("ood_intents", "ood"),
-                        ("extrapolation_intents", "extrapolation")):
+    for flag, split in (
+        ("train_intents", "train"),
+        ("val_intents", "val"),
+        ("ood_intents", "ood"),
+        ("extrapolation_intents", "extrapolation"),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             task_cfg[split] = parse_intents(probe, value)
@@ -72,8 +78,9 @@ def run_config(args: argparse.Namespace, model: str) -> RunConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    metrics = train(run_config(args, args.model), args.out, resume=args.resume, device=args.device,
-                    progress=not args.no_progress)
+    metrics = train(
+        run_config(args, args.model), args.out, resume=args.resume, device=args.device, progress=not args.no_progress
+    )
     print(format_table([metrics]))
     print(f"run folder: {args.out}")
     return 0
@@ -83,13 +90,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run, task, model = load_run(args.run_dir, args.device)
     intents = parse_intents(task, args.intents) if args.intents else None
     result = evaluate(model, task, next(model.parameters()).device, intents=intents)
-    result.update({"task": run.task, "model": run.model, "seed": run.seed, "run_dir": str(args.run_dir),
-                   "provenance": provenance(next(model.parameters()).device)})
+    result.update(
+        {
+            "task": run.task,
+            "model": run.model,
+            "seed": run.seed,
+            "run_dir": str(args.run_dir),
+            "provenance": provenance(next(model.parameters()).device),
+        }
+    )
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for key, row in result["per_intent"].items():
-            print(f"{task.name} {key:>8} ({row['split']:<13}) accuracy {row['accuracy']:.4f}  (n={row['n']}, chance {row['chance']:.3f})")
+            print(
+                f"{task.name} {key:>8} ({row['split']:<13}) accuracy {row['accuracy']:.4f}  "
+                f"(n={row['n']}, chance {row['chance']:.3f})"
+            )
         for split in ("id", "val", "ood", "extrapolation", "unseen"):
             if f"{split}_accuracy" in result:
                 print(f"{split + ' accuracy':<24} {result[f'{split}_accuracy']:.4f}")
@@ -101,14 +118,29 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
 
     run, task, model = load_run(args.run_dir, args.device)
     if not isinstance(model, Hypernetwork):
-        raise ConfigError(f"model {run.model!r} does not generate weights; synthesize needs a hypernetwork "
-                          f"({', '.join(n for n in MODELS.names() if n != 'direct')})")
+        raise ConfigError(
+            f"model {run.model!r} does not generate weights; synthesize needs a hypernetwork "
+            f"({', '.join(n for n in MODELS.names() if n != 'direct')})"
+        )
     intent = task.parse_intent(args.intent)
     with torch.no_grad():
-        theta = {k: v[0] for k, v in model.synthesize(task.intent_features([intent]).to(next(model.parameters()).device)).items()}
-    save_program(args.out, task.spec, theta, task=run.task, intent=task.intent_key(intent), model=run.model,
-                 run_dir=str(args.run_dir))
-    print(f"wrote {args.out}: {task.spec.num_parameters} weights of a {task.spec.family} for {run.task} intent {task.intent_key(intent)}")
+        theta = {
+            k: v[0]
+            for k, v in model.synthesize(task.intent_features([intent]).to(next(model.parameters()).device)).items()
+        }
+    save_program(
+        args.out,
+        task.spec,
+        theta,
+        task=run.task,
+        intent=task.intent_key(intent),
+        model=run.model,
+        run_dir=str(args.run_dir),
+    )
+    print(
+        f"wrote {args.out}: {task.spec.num_parameters} weights of a {task.spec.family} "
+        f"for {run.task} intent {task.intent_key(intent)}"
+    )
     return 0
 
 
@@ -131,8 +163,14 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         rows.append(train(run, run_dir, resume=resume, device=args.device, progress=not args.no_progress))
     table = format_table(rows)
     print(table)
-    write_json(out / "results.json", {"rows": [{k: v for k, v in r.items() if k != "history"} for r in rows],
-                                      "table": table, "provenance": provenance("cpu")})
+    write_json(
+        out / "results.json",
+        {
+            "rows": [{k: v for k, v in r.items() if k != "history"} for r in rows],
+            "table": table,
+            "provenance": provenance("cpu"),
+        },
+    )
     plot = plot_per_intent(rows, out / "ood_per_prime.png", split="ood")
     print(f"total wall time {time.perf_counter() - start:.0f} s; results in {out / 'results.json'}, plot in {plot}")
     return 0

@@ -15,7 +15,9 @@ SPLIT_KEYS = {"train": "id", "val": "val", "ood": "ood", "extrapolation": "extra
 
 
 @torch.no_grad()
-def intent_accuracy(model: Model, task: Task, intent: Intent, device: torch.device, chunk: int = 8192) -> tuple[float, int]:
+def intent_accuracy(
+    model: Model, task: Task, intent: Intent, device: torch.device, chunk: int = 8192
+) -> tuple[float, int]:
     """Share of the intent's test examples answered exactly right, and their number."""
     x, y = task.test_set(intent)
     u = task.intent_features([intent]).to(device)
@@ -42,14 +44,20 @@ def evaluate(
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    todo = [(i, task.split_of(i) or "unseen") for i in intents] if intents is not None else [
-        (i, s) for s in splits for i in task.splits[s]
-    ]
+    todo = (
+        [(i, task.split_of(i) or "unseen") for i in intents]
+        if intents is not None
+        else [(i, s) for s in splits for i in task.splits[s]]
+    )
     per_intent: dict[str, dict[str, Any]] = {}
     for intent, split in todo:
         acc, n = intent_accuracy(model, task, intent, device)
-        per_intent[task.intent_key(intent)] = {"accuracy": acc, "n": n, "split": SPLIT_KEYS.get(split, split),
-                                               "chance": task.chance(intent)}
+        per_intent[task.intent_key(intent)] = {
+            "accuracy": acc,
+            "n": n,
+            "split": SPLIT_KEYS.get(split, split),
+            "chance": task.chance(intent),
+        }
     model.train(was_training)
     result: dict[str, Any] = {"per_intent": per_intent}
     chance: dict[str, float] = {}

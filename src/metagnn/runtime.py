@@ -39,11 +39,13 @@ def tune_allocator() -> bool:
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        ok = all([
-            libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024),
-            libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1),
-            libc.mallopt(_M_TOP_PAD, 1024 * 1024 * 1024),
-        ])
+        ok = all(
+            [
+                libc.mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024),
+                libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1),
+                libc.mallopt(_M_TOP_PAD, 1024 * 1024 * 1024),
+            ]
+        )
     except (OSError, AttributeError):
         return False
     _allocator_tuned = bool(ok)

@@ -39,7 +39,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if min(self.steps, self.intents_per_step, self.examples_per_intent, self.eval_every) < 1:
-            raise TrainingError(f"train config: steps, intents_per_step, examples_per_intent, eval_every must be >= 1: {self}")
+            raise TrainingError(
+                f"train config: steps, intents_per_step, examples_per_intent, eval_every must be >= 1: {self}"
+            )
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up, then cosine decay to ``min_lr_ratio * lr`` (a pure function of the step)."""
@@ -68,8 +70,19 @@ def build(run: RunConfig) -> tuple[Task, Model, TrainConfig]:
     return task, model, from_dict(TrainConfig, run.train, where="train config")
 
 
-def train(run: RunConfig, out: Path | str, resume: bool = False, device: str | None = None, progress: bool = True) -> dict[str, Any]:
-    """Train one model on one task into run folder ``out``; returns the final metrics (also saved)."""
+def train(
+    run: RunConfig,
+    out: Path | str,
+    resume: bool = False,
+    device: str | None = None,
+    progress: bool = True,
+    stop_after: int | None = None,
+) -> dict[str, Any] | None:
+    """Train one model on one task into run folder ``out``; returns the final metrics (also saved).
+
+    ``stop_after=k`` ends this call after step ``k`` with a checkpoint written (returns ``None``);
+    a later call with ``resume=True`` continues exactly where it stopped.
+    """
     tune_allocator()
     out = Path(out)
     dev = pick_device(device)
@@ -97,13 +110,15 @@ def train(run: RunConfig, out: Path | str, resume: bool = False, device: str | N
         best = ckpt.unprefixed("best", tensors)
         best_weights = best or None
     else:
-        ckpt.write_json(out / ckpt.CONFIG, {**run_dict, "spec": task.spec.to_dict(),
-                                            "provenance": provenance(dev)})
+        ckpt.write_json(out / ckpt.CONFIG, {**run_dict, "spec": task.spec.to_dict(), "provenance": provenance(dev)})
 
     def save() -> None:
         opt_tensors, opt_meta = ckpt.optimizer_tensors(opt)
-        tensors = {**ckpt.prefixed("model", model.state_dict()), **ckpt.prefixed("optim", opt_tensors),
-                   "rng.data": gen.get_state()}
+        tensors = {
+            **ckpt.prefixed("model", model.state_dict()),
+            **ckpt.prefixed("optim", opt_tensors),
+            "rng.data": gen.get_state(),
+        }
         if best_weights is not None:
             tensors.update(ckpt.prefixed("best", best_weights))
         ckpt.save_tensors(out / ckpt.CHECKPOINT, tensors, {**state, "optimizer": opt_meta})
@@ -111,7 +126,9 @@ def train(run: RunConfig, out: Path | str, resume: bool = False, device: str | N
     def validate(step: int) -> None:
         nonlocal best_weights
         val = evaluate(model, task, dev, splits=["val"]).get("val_accuracy") if task.splits["val"] else None
-        state["history"].append({"step": step, "val_accuracy": val, "loss": running_loss, "train_accuracy": running_acc})
+        state["history"].append(
+            {"step": step, "val_accuracy": val, "loss": running_loss, "train_accuracy": running_acc}
+        )
         score = val if val is not None else float(step)  # without validation intents: the last step
         if score > state["best_val"] or best_weights is None:
             state["best_val"], state["best_step"] = score, step
@@ -119,7 +136,7 @@ def train(run: RunConfig, out: Path | str, resume: bool = False, device: str | N
 
     train_intents = task.splits["train"]
     start = state["step"]
-    running_loss, running_acc = float("nan"), float("nan")
+    running_loss, running_acc = state.get("running", [float("nan"), float("nan")])
     t0 = time.perf_counter() - state["wall_time"]
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=f"{run.task}/{run.model}", dynamic_ncols=True)
     model.train()
@@ -135,7 +152,9 @@ def train(run: RunConfig, out: Path | str, resume: bool = False, device: str | N
             out_ = model(u, x)
             loss = task.loss(out_, y, intents)
             if not torch.isfinite(loss):
-                raise TrainingError(f"loss is {loss.item()} at step {step}; the last checkpoint (step {state['step']}) is intact")
+                raise TrainingError(
+                    f"loss is {loss.item()} at step {step}; the last checkpoint (step {state['step']}) is intact"
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -146,34 +165,58 @@ def train(run: RunConfig, out: Path | str, resume: bool = False, device: str | N
             bar.update(1)
             bar.set_postfix(loss=f"{running_loss:.3f}", acc=f"{running_acc:.3f}", refresh=False)
             done = step + 1
-            if done % cfg.eval_every == 0 or done == cfg.steps:
-                validate(done)
-                state["step"], state["wall_time"] = done, time.perf_counter() - t0
+            pause = stop_after is not None and done >= stop_after and done < cfg.steps
+            if done % cfg.eval_every == 0 or done == cfg.steps or pause:
+                if done % cfg.eval_every == 0 or done == cfg.steps:
+                    validate(done)
+                    val = state["history"][-1]["val_accuracy"]
+                    bar.set_postfix(
+                        loss=f"{running_loss:.3f}", acc=f"{running_acc:.3f}", val="n/a" if val is None else f"{val:.3f}"
+                    )
+                state.update(step=done, wall_time=time.perf_counter() - t0, running=[running_loss, running_acc])
                 save()
-                bar.set_postfix(loss=f"{running_loss:.3f}", acc=f"{running_acc:.3f}",
-                                val=f"{state['history'][-1]['val_accuracy'] or float('nan'):.3f}")
+            if pause:
+                bar.close()
+                return None
     except KeyboardInterrupt:
         bar.close()
-        raise TrainingError(f"interrupted; the checkpoint at step {state['step']} in {out} resumes with --resume") from None
+        raise TrainingError(
+            f"interrupted; the checkpoint at step {state['step']} in {out} resumes with --resume"
+        ) from None
     bar.close()
     return finish(task, model, run, out, dev, state, best_weights)
 
 
-def finish(task: Task, model: Model, run: RunConfig, out: Path, dev: torch.device, state: dict[str, Any],
-           best_weights: dict[str, torch.Tensor] | None) -> dict[str, Any]:
+def finish(
+    task: Task,
+    model: Model,
+    run: RunConfig,
+    out: Path,
+    dev: torch.device,
+    state: dict[str, Any],
+    best_weights: dict[str, torch.Tensor] | None,
+) -> dict[str, Any]:
     """Evaluate the selected (best-validation) weights on every split and write ``metrics.json``."""
     if best_weights is not None:
         model.load_state_dict(best_weights)
     metrics = evaluate(model, task, dev)
     cfg = from_dict(TrainConfig, run.train, where="train config")
-    metrics.update({
-        "task": run.task, "model": run.model, "seed": run.seed,
-        "parameters": model.num_parameters(), "target_parameters": task.spec.num_parameters,
-        "steps": state["step"], "best_step": state["best_step"],
-        "examples_seen": state["step"] * cfg.intents_per_step * cfg.examples_per_intent,
-        "wall_time_s": round(state["wall_time"], 2), "history": state["history"],
-        "config": asdict(run), "provenance": provenance(dev),
-    })
+    metrics.update(
+        {
+            "task": run.task,
+            "model": run.model,
+            "seed": run.seed,
+            "parameters": model.num_parameters(),
+            "target_parameters": task.spec.num_parameters,
+            "steps": state["step"],
+            "best_step": state["best_step"],
+            "examples_seen": state["step"] * cfg.intents_per_step * cfg.examples_per_intent,
+            "wall_time_s": round(state["wall_time"], 2),
+            "history": state["history"],
+            "config": asdict(run),
+            "provenance": provenance(dev),
+        }
+    )
     ckpt.write_json(out / ckpt.METRICS, metrics)
     return metrics
 
@@ -185,18 +228,25 @@ def load_run(path: Path | str, device: str | None = None) -> tuple[RunConfig, Ta
         raise CheckpointError(f"{path}: run folder not found")
     saved = ckpt.read_json(path / ckpt.CONFIG)
     try:
-        run = from_dict(RunConfig, {k: saved[k] for k in ("task", "task_config", "model", "model_config", "train", "seed")},
-                        where=str(path / ckpt.CONFIG))
+        run = from_dict(
+            RunConfig,
+            {k: saved[k] for k in ("task", "task_config", "model", "model_config", "train", "seed")},
+            where=str(path / ckpt.CONFIG),
+        )
     except KeyError as e:
         raise CheckpointError(f"{path / ckpt.CONFIG}: missing key {e}") from None
     schema = saved.get("provenance", {}).get("schema_version")
     if schema != ckpt.SCHEMA_VERSION:
-        raise CheckpointError(f"{path / ckpt.CONFIG}: schema version {schema!r}, this metagnn reads {ckpt.SCHEMA_VERSION}")
+        raise CheckpointError(
+            f"{path / ckpt.CONFIG}: schema version {schema!r}, this metagnn reads {ckpt.SCHEMA_VERSION}"
+        )
     task, model, _ = build(run)
     tensors, _ = ckpt.load_tensors(path / ckpt.CHECKPOINT)
     weights = ckpt.unprefixed("best", tensors) or ckpt.unprefixed("model", tensors)
     missing, unexpected = model.load_state_dict(weights, strict=False)
     if missing or unexpected:
-        raise CheckpointError(f"{path}: checkpoint does not fit model {run.model!r} (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise CheckpointError(
+            f"{path}: checkpoint does not fit model {run.model!r} (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     model.to(pick_device(device)).eval()
     return run, task, model

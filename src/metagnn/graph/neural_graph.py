@@ -3,10 +3,10 @@
 Group ids are derived from the spec, never written per architecture: every node set is one node
 group ("hidden neuron of layer 2", "Q dimension of block 0"), every weight tensor one edge group
 ("edge of W_Q"). Members of a group are told apart by positional encodings (PE) that are
-functions of the index: fixed axes (tokens, positions, inputs, classes) get features of the index
-*value*, so an index training never exercised still gets a meaningful code; interchangeable axes
-get smooth functions of the member's index, with frequencies and phases drawn from a seed. A
-nested node set such as ``(head, qk)`` concatenates the codes of its axes.
+smooth functions of the index (sinusoids of ``i / (n - 1)`` with frequencies and phases drawn from
+a seed): on fixed axes (tokens, positions, inputs, classes) the index is a value, so an index that
+training never exercised still gets a meaningful code; on interchangeable axes the codes only need
+to be distinct. A nested node set such as ``(head, qk)`` concatenates the codes of its axes.
 
 Because a layer's weights form a dense bipartite block, models consume the graph block by block
 (``node_pe[name]`` of shape ``(n, P)``, and each edge block's two endpoint node sets); the flat
@@ -39,14 +39,11 @@ class EdgeBlock:
 def axis_encoding(axis: Axis, dim: int, generator: torch.Generator, max_cycles: float = 4.0) -> Tensor:
     """Encode each index of ``axis`` as ``dim`` features (see module docstring). Shape ``(size, dim)``."""
     half = dim // 2
-    i = torch.arange(axis.size, dtype=torch.float64)
-    if axis.fixed:
-        # The index is a value (token a, position t): periods of at least 2 indices.
-        t, omega = i, torch.rand(half, generator=generator, dtype=torch.float64) * math.pi
-    else:
-        # Members of an interchangeable group: smooth codes of the index, a few cycles over the axis.
-        t = i / max(axis.size - 1, 1)
-        omega = 2 * math.pi * max_cycles * torch.rand(half, generator=generator, dtype=torch.float64)
+    # Smooth codes: at most ``max_cycles`` periods over the axis. High frequencies would make the
+    # code a lookup table of indices, and hypernetworks fed such codes memorize instead of
+    # generalizing (measured on AddMod-p: see docs/results.md).
+    t = torch.arange(axis.size, dtype=torch.float64) / max(axis.size - 1, 1)
+    omega = 2 * math.pi * max_cycles * torch.rand(half, generator=generator, dtype=torch.float64)
     phase = 2 * math.pi * torch.rand(half, generator=generator, dtype=torch.float64)
     angle = t[:, None] * omega[None] + phase[None]
     return torch.cat([angle.cos(), angle.sin()], dim=1).float()
@@ -93,12 +90,12 @@ class NeuralGraph:
     def sample_encodings(self, generator: torch.Generator) -> dict[str, Tensor]:
         """Draw one PE per node set (axes cached so that a permutation shared by two node sets,
         e.g. Q's and K's ``qk``, gets the same code on both)."""
-        cache: dict[tuple[str | None, int, int], Tensor] = {}
+        cache: dict[str, Tensor] = {}
         out = {}
         for s in self.spec.node_sets:
             parts = []
             for k, axis in enumerate(s.axes):
-                key = (axis.perm, axis.size, k) if axis.perm is not None else (f"{s.name}:{k}", axis.size, k)
+                key = axis.perm if axis.perm is not None else f"{s.name}:{k}"
                 if key not in cache:
                     cache[key] = axis_encoding(axis, self.pe_dim, generator, self.max_cycles)
                 parts.append(cache[key])
@@ -115,9 +112,9 @@ class NeuralGraph:
 
     def node_group_id(self) -> Tensor:
         """Group id of every node, shape ``(num_nodes,)``."""
-        return torch.cat([
-            torch.full((self.spec.node_set(n).size,), g, dtype=torch.long) for g, n in enumerate(self.node_sets)
-        ])
+        return torch.cat(
+            [torch.full((self.spec.node_set(n).size,), g, dtype=torch.long) for g, n in enumerate(self.node_sets)]
+        )
 
     def edge_group_id(self) -> Tensor:
         """Group id of every edge, shape ``(num_edges,)``, in :meth:`edge_index` order."""

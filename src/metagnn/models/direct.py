@@ -41,8 +41,12 @@ class Direct(Model):
         self.spec, self.cfg = spec, cfg
         kwargs = {**spec.kwargs, **cfg.target_overrides, "intent_dim": cfg.d_intent}
         self.net_spec = build_target(spec.family, **kwargs)
-        self.intent = nn.Sequential(nn.Linear(intent_dim, cfg.d_intent), nn.ReLU(), nn.Linear(cfg.d_intent, cfg.d_intent))
-        self.net = SynthesizedNetwork(self.net_spec, self.net_spec.init_theta(torch.Generator().manual_seed(cfg.init_seed)))
+        self.intent = nn.Sequential(
+            nn.Linear(intent_dim, cfg.d_intent), nn.ReLU(), nn.Linear(cfg.d_intent, cfg.d_intent)
+        )
+        self.net = SynthesizedNetwork(
+            self.net_spec, self.net_spec.init_theta(torch.Generator().manual_seed(cfg.init_seed))
+        )
 
     def forward(self, u: Tensor, x: Tensor) -> Tensor:
         b, n = x.shape[:2]

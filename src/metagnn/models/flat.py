@@ -33,12 +33,16 @@ class MetaMLP(Hypernetwork):
     def __init__(self, spec: TargetSpec, intent_dim: int, cfg: FlatConfig) -> None:
         super().__init__()
         self.spec, self.cfg = spec, cfg
-        self.body = nn.Sequential(mlp(intent_dim, cfg.d_hidden, cfg.d_hidden, cfg.layers), nn.ReLU(), nn.LayerNorm(cfg.d_hidden))
+        self.body = nn.Sequential(
+            mlp(intent_dim, cfg.d_hidden, cfg.d_hidden, cfg.layers), nn.ReLU(), nn.LayerNorm(cfg.d_hidden)
+        )
         self.head = nn.Linear(cfg.d_hidden, spec.num_parameters)
         nn.init.normal_(self.head.weight, std=cfg.d_hidden**-0.5)
         nn.init.zeros_(self.head.bias)
         self.sizes = [int(torch.tensor(spec.shape(p)).prod()) for p in spec.params]
-        self.register_buffer("mean", torch.cat([torch.full((n,), p.init_mean) for n, p in zip(self.sizes, spec.params)]))
+        self.register_buffer(
+            "mean", torch.cat([torch.full((n,), p.init_mean) for n, p in zip(self.sizes, spec.params)])
+        )
         self.register_buffer("std", torch.cat([torch.full((n,), p.init_std) for n, p in zip(self.sizes, spec.params)]))
         self.log_gain = nn.Parameter(torch.zeros(len(spec.params)))
 

@@ -37,12 +37,16 @@ class GMLPConfig:
 
 
 class GlobalMixRound(nn.Module):
-    def __init__(self, node_sets: list[str], params: list[str], cfg: GMLPConfig) -> None:
+    """Pool every group, sum the pooled vectors into one context, update ``updated`` node sets and all edges."""
+
+    def __init__(self, node_sets: list[str], updated: list[str], params: list[str], cfg: GMLPConfig) -> None:
         super().__init__()
         self.pool_nodes = nn.ModuleDict({key(n): nn.Linear(cfg.d_node, cfg.d_context) for n in node_sets})
         self.pool_edges = nn.ModuleDict({key(p): nn.Linear(cfg.d_edge, cfg.d_context) for p in params})
-        self.node_norm = nn.ModuleDict({key(n): nn.LayerNorm(cfg.d_node) for n in node_sets})
-        self.node_mlp = nn.ModuleDict({key(n): mlp(cfg.d_node + cfg.d_context, cfg.d_node, cfg.d_node) for n in node_sets})
+        self.node_norm = nn.ModuleDict({key(n): nn.LayerNorm(cfg.d_node) for n in updated})
+        self.node_mlp = nn.ModuleDict(
+            {key(n): mlp(cfg.d_node + cfg.d_context, cfg.d_node, cfg.d_node) for n in updated}
+        )
         self.edge_norm = nn.ModuleDict({key(p): nn.LayerNorm(cfg.d_edge) for p in params})
         self.edge_ctx = nn.ModuleDict({key(p): nn.Linear(cfg.d_context, cfg.d_edge) for p in params})
         self.edge_update = nn.ModuleDict({key(p): nn.Linear(cfg.d_edge, cfg.d_edge) for p in params})
@@ -51,11 +55,17 @@ class GlobalMixRound(nn.Module):
         ctx = sum(self.pool_nodes[key(n)](h.mean(1)) for n, h in nodes.items())
         ctx = torch.relu(ctx + sum(self.pool_edges[key(p)](e.mean((1, 2))) for p, e in edges.items()))
         nodes = {
-            n: h + self.node_mlp[key(n)](torch.cat([self.node_norm[key(n)](h), ctx[:, None].expand(*h.shape[:2], -1)], -1))
+            n: h
+            + self.node_mlp[key(n)](torch.cat([self.node_norm[key(n)](h), ctx[:, None].expand(*h.shape[:2], -1)], -1))
+            if key(n) in self.node_mlp
+            else h
             for n, h in nodes.items()
         }
         edges = {
-            p: e + self.edge_update[key(p)](torch.relu(self.edge_norm[key(p)](e) + self.edge_ctx[key(p)](ctx)[:, None, None]))
+            p: e
+            + self.edge_update[key(p)](
+                torch.relu(self.edge_norm[key(p)](e) + self.edge_ctx[key(p)](ctx)[:, None, None])
+            )
             for p, e in edges.items()
         }
         return nodes, edges
@@ -69,8 +79,17 @@ class MetaGMLP(TiedHypernetwork):
 
     def __init__(self, spec: TargetSpec, intent_dim: int, cfg: GMLPConfig) -> None:
         super().__init__(spec, intent_dim, cfg)
-        params = [b.param for b in self.graph.edge_blocks]
-        self.rounds = nn.ModuleList([GlobalMixRound(self.graph.node_sets, params, cfg) for _ in range(cfg.rounds)])
+        g = self.graph
+        params = [b.param for b in g.edge_blocks]
+        self.rounds = nn.ModuleList(
+            [
+                # After the last round only node sets carrying biases are decoded: update only those.
+                GlobalMixRound(
+                    g.node_sets, [n for n in g.node_sets if r < cfg.rounds - 1 or g.node_params[n]], params, cfg
+                )
+                for r in range(cfg.rounds)
+            ]
+        )
         self.calibrate(intent_dim)
 
     def mix(self, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> tuple[dict, dict]:

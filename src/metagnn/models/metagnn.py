@@ -33,24 +33,29 @@ class MetaGNNConfig:
 class EdgeBlockLayer(nn.Module):
     """One round on one weight tensor's edges, for every edge of the block at once.
 
-    ``z_ij = relu(LN(e_ij) + A h_i + B h_j + (C h_i - mean) * (D h_j - mean))``; the edge is updated by ``e_ij += L z_ij`` and each
-    endpoint receives the mean of ``z`` over its neighbours in this block (a permutation-invariant
-    aggregation; the linear message map commutes with the mean, so it is applied after it).
+    ``z_ij = relu(LN(e_ij) + A h_i + B h_j + (C h_i - mean) * (D h_j - mean))``; the edge is updated
+    by ``e_ij += L z_ij`` and each endpoint receives the mean of ``z`` over its neighbours in this
+    block (a permutation-invariant aggregation; the linear message map commutes with the mean, so
+    it is applied after it). ``send_rows`` / ``send_cols`` are off where no one reads the message
+    (the last round only updates node sets that carry decoded values).
     """
 
-    def __init__(self, d_node: int, d_edge: int) -> None:
+    def __init__(self, d_node: int, d_edge: int, send_rows: bool = True, send_cols: bool = True) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(d_edge)
         self.from_rows, self.from_cols = nn.Linear(d_node, d_edge), nn.Linear(d_node, d_edge, bias=False)
         self.rows_x, self.cols_x = nn.Linear(d_node, d_edge), nn.Linear(d_node, d_edge)
         self.update = nn.Linear(d_edge, d_edge)
-        self.to_rows, self.to_cols = nn.Linear(d_edge, d_node), nn.Linear(d_edge, d_node)
+        self.to_rows = nn.Linear(d_edge, d_node) if send_rows else None
+        self.to_cols = nn.Linear(d_edge, d_node) if send_cols else None
 
-    def forward(self, e: Tensor, h_rows: Tensor, h_cols: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, e: Tensor, h_rows: Tensor, h_cols: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
         pair = self.from_rows(h_rows)[:, :, None] + self.from_cols(h_cols)[:, None, :]
         pair = pair + centred(self.rows_x(h_rows))[:, :, None] * centred(self.cols_x(h_cols))[:, None, :]
         z = torch.relu(self.norm(e) + pair)
-        return e + self.update(z), self.to_rows(z.mean(2)), self.to_cols(z.mean(1))
+        m_rows = self.to_rows(z.mean(2)) if self.to_rows is not None else None
+        m_cols = self.to_cols(z.mean(1)) if self.to_cols is not None else None
+        return e + self.update(z), m_rows, m_cols
 
 
 class NodeUpdate(nn.Module):
@@ -74,24 +79,37 @@ class MetaGNN(TiedHypernetwork):
     def __init__(self, spec: TargetSpec, intent_dim: int, cfg: MetaGNNConfig) -> None:
         super().__init__(spec, intent_dim, cfg)
         g = self.graph
-        self.edge_layers = nn.ModuleList([
-            nn.ModuleDict({key(b.param): EdgeBlockLayer(cfg.d_node, cfg.d_edge) for b in g.edge_blocks})
-            for _ in range(cfg.rounds)
-        ])
-        self.node_layers = nn.ModuleList([
-            nn.ModuleDict({key(n): NodeUpdate(cfg.d_node) for n in g.node_sets}) for _ in range(cfg.rounds)
-        ])
+        self.edge_layers = nn.ModuleList()
+        self.node_layers = nn.ModuleList()
+        for r in range(cfg.rounds):
+            # After the last round only node sets carrying biases are decoded: update only those.
+            updated = [n for n in g.node_sets if r < cfg.rounds - 1 or g.node_params[n]]
+            self.node_layers.append(nn.ModuleDict({key(n): NodeUpdate(cfg.d_node) for n in updated}))
+            self.edge_layers.append(
+                nn.ModuleDict(
+                    {
+                        key(b.param): EdgeBlockLayer(cfg.d_node, cfg.d_edge, b.rows in updated, b.cols in updated)
+                        for b in g.edge_blocks
+                    }
+                )
+            )
+        # How many blocks touch each node set: messages are averaged over them.
+        self.degree = {n: sum((b.rows == n) + (b.cols == n) for b in g.edge_blocks) for n in g.node_sets}
         self.calibrate(intent_dim)
 
     def mix(self, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         for edge_layer, node_layer in zip(self.edge_layers, self.node_layers):
-            msgs = {n: torch.zeros_like(h) for n, h in nodes.items()}
+            msgs: dict[str, Tensor] = {}
             new_edges = {}
             for b in self.graph.edge_blocks:
                 e, m_rows, m_cols = edge_layer[key(b.param)](edges[b.param], nodes[b.rows], nodes[b.cols])
                 new_edges[b.param] = e
-                msgs[b.rows] = msgs[b.rows] + m_rows
-                msgs[b.cols] = msgs[b.cols] + m_cols
-            nodes = {n: node_layer[key(n)](h, msgs[n]) for n, h in nodes.items()}
+                for n, m in ((b.rows, m_rows), (b.cols, m_cols)):
+                    if m is not None:
+                        msgs[n] = msgs[n] + m / self.degree[n] if n in msgs else m / self.degree[n]
+            nodes = {
+                n: node_layer[key(n)](h, msgs.get(n, torch.zeros_like(h))) if key(n) in node_layer else h
+                for n, h in nodes.items()
+            }
             edges = new_edges
         return nodes, edges

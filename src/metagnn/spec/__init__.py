@@ -31,6 +31,15 @@ def build_target(family: str, **kwargs: Any) -> TargetSpec:
 
 
 __all__ = [
-    "Axis", "NodeSet", "ParamSpec", "SynthesizedNetwork", "TargetSpec", "Theta",
-    "build_target", "instantiate", "permute", "permute_fixed_axis", "run",
+    "Axis",
+    "NodeSet",
+    "ParamSpec",
+    "SynthesizedNetwork",
+    "TargetSpec",
+    "Theta",
+    "build_target",
+    "instantiate",
+    "permute",
+    "permute_fixed_axis",
+    "run",
 ]

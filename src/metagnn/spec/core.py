@@ -63,8 +63,10 @@ class NodeSet:
 class ParamSpec:
     """A parameter tensor: on one node set (a bias) or between two (a weight).
 
-    Its shape is the concatenation of its node sets' shapes. Generated values start with
-    mean ``init_mean`` and standard deviation ``init_std`` (fan-in aware for weights).
+    Its shape is the concatenation of its node sets' shapes. ``init_mean`` / ``init_std`` describe
+    an i.i.d. initialisation (fan-in aware for weights). Hypernetworks start at that scale: a bias
+    with this mean and std, a weight block (as an ``n_rows x n_cols`` matrix) with the spectral
+    norm of such an i.i.d. draw, ``init_std * (sqrt(n_rows) + sqrt(n_cols))``.
     """
 
     name: str
@@ -168,9 +170,7 @@ class TargetSpec:
 
     def init_theta(self, generator: torch.Generator | None = None) -> Theta:
         """A random weight set with each parameter's declared mean and std (for tests, Direct)."""
-        return {
-            p.name: p.init_mean + p.init_std * torch.randn(self.shape(p), generator=generator) for p in self.params
-        }
+        return {p.name: p.init_mean + p.init_std * torch.randn(self.shape(p), generator=generator) for p in self.params}
 
     def to_dict(self) -> dict[str, Any]:
         return {"family": self.family, "kwargs": dict(self.kwargs)}
@@ -221,7 +221,9 @@ def instantiate(spec: TargetSpec, theta: Mapping[str, Tensor]) -> SynthesizedNet
     return SynthesizedNetwork(spec, theta)
 
 
-def permute(spec: TargetSpec, theta: Mapping[str, Tensor], perm: str, index: Tensor, params: list[str] | None = None) -> Theta:
+def permute(
+    spec: TargetSpec, theta: Mapping[str, Tensor], perm: str, index: Tensor, params: list[str] | None = None
+) -> Theta:
     """Apply permutation ``index`` to every axis that ``perm`` acts on (optionally only in ``params``).
 
     With ``params=None`` this is a declared symmetry and leaves the function unchanged; restricting

@@ -36,7 +36,9 @@ def mlp(*, n_in: int, hidden: list[int] | tuple[int, ...], n_out: int, intent_di
         params.append(ParamSpec(f"layers.{i}.bias", (dst,), init_std=1 / math.sqrt(3 * fan_in)))
     if intent_dim:
         node_sets.append(NodeSet("intent", (Axis(intent_dim),)))
-        params.append(ParamSpec("layers.0.weight_intent", (node_sets[1].name, "intent"), 1 / math.sqrt(widths[0] + intent_dim)))
+        params.append(
+            ParamSpec("layers.0.weight_intent", (node_sets[1].name, "intent"), 1 / math.sqrt(widths[0] + intent_dim))
+        )
     n_layers = len(widths) - 1
 
     def forward(p: Mapping[str, Tensor], x: Tensor, u: Tensor | None) -> Tensor:

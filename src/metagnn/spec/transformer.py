@@ -120,7 +120,15 @@ def transformer(
         return h[:, -1] @ p["unembed.W_U"]
 
     kwargs = dict(
-        vocab=vocab, n_ctx=n_ctx, n_classes=n_classes, d_model=d_model, n_heads=n_heads, d_head=d_head,
-        d_mlp=d_mlp, n_layers=n_layers, layernorm=layernorm, intent_dim=intent_dim,
+        vocab=vocab,
+        n_ctx=n_ctx,
+        n_classes=n_classes,
+        d_model=d_model,
+        n_heads=n_heads,
+        d_head=d_head,
+        d_mlp=d_mlp,
+        n_layers=n_layers,
+        layernorm=layernorm,
+        intent_dim=intent_dim,
     )
     return TargetSpec("transformer", kwargs, tuple(node_sets), tuple(params), forward)

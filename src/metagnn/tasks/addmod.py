@@ -49,8 +49,12 @@ class AddMod(Task):
             raise IntentError(f"addmod: vocab must be at least 3, got {cfg.vocab}")
         if not 0 < cfg.train_fraction < 1:
             raise IntentError(f"addmod: train_fraction must be in (0, 1), got {cfg.train_fraction}")
-        self.splits = {"train": list(cfg.train), "val": list(cfg.val), "ood": list(cfg.ood),
-                       "extrapolation": list(cfg.extrapolation)}
+        self.splits = {
+            "train": list(cfg.train),
+            "val": list(cfg.val),
+            "ood": list(cfg.ood),
+            "extrapolation": list(cfg.extrapolation),
+        }
         self.check_splits()
         self._spec = build_target("transformer", vocab=cfg.vocab + 1, n_ctx=3, n_classes=cfg.vocab, **cfg.target)
         self._pairs: dict[int, tuple[Tensor, Tensor]] = {}
@@ -60,7 +64,9 @@ class AddMod(Task):
         try:
             value = int(text)
         except ValueError:
-            raise IntentError(f"addmod: intent {text!r} is not an integer; expected a prime 2 <= p <= {self.cfg.vocab}") from None
+            raise IntentError(
+                f"addmod: intent {text!r} is not an integer; expected a prime 2 <= p <= {self.cfg.vocab}"
+            ) from None
         return self.check_intent(value)
 
     def check_intent(self, intent: Any) -> int:
