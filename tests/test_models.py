@@ -232,6 +232,7 @@ def test_initial_weight_blocks_have_random_init_spectral_norm(name: str) -> None
 
 # ----- training signal ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("spec_name", ["mlp", "transformer"])
 @pytest.mark.parametrize("name", list(TINY))
 def test_gradients_reach_every_parameter(name: str, spec_name: str, gen: torch.Generator) -> None:

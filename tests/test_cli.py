@@ -1,0 +1,166 @@
+"""The CLI end to end on a tiny AddMod-p config: train, eval, synthesize, quickstart, resume, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from metagnn.cli import main
+from metagnn.program import load_program
+from metagnn.train import RunConfig, load_run, train
+
+TINY_TASK = {
+    "vocab": 16,
+    "train": [5, 7, 11],
+    "val": [13],
+    "ood": [3],
+    "target": {"d_model": 8, "n_heads": 2, "d_mlp": 16},
+}
+TINY_TRAIN = {"steps": 12, "intents_per_step": 2, "examples_per_intent": 16, "eval_every": 6, "warmup": 2}
+TINY_MODELS = {
+    "metagnn": {"d_intent": 16, "d_node": 16, "d_edge": 8, "rounds": 1},
+    "gmlp": {"d_intent": 16, "d_node": 16, "d_edge": 8, "d_context": 16, "rounds": 1},
+    "flat": {"d_hidden": 32, "layers": 2},
+    "direct": {"d_intent": 16, "target_overrides": {"d_model": 16, "d_mlp": 32}},
+}
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> str:
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps({"task_config": TINY_TASK, "train": TINY_TRAIN, "models": TINY_MODELS}))
+    return str(path)
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path, config: str) -> Path:
+    out = tmp_path / "run"
+    assert main(["train", "addmod", "--model", "metagnn", "--config", config, "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+def test_train_writes_a_complete_run_folder(run_dir: Path) -> None:
+    """A run folder holds config, checkpoint and metrics with SPEC 3b's aggregates and provenance."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics["per_intent"]) == {"5", "7", "11", "13", "3"}
+    for key in ("id_accuracy", "val_accuracy", "ood_accuracy", "parameters", "steps", "examples_seen", "wall_time_s"):
+        assert key in metrics
+    assert metrics["steps"] == 12 and metrics["examples_seen"] == 12 * 2 * 16
+    assert metrics["chance"]["ood"] == pytest.approx(1 / 3)
+    for key in ("schema_version", "git_commit", "torch_version", "threads", "device"):
+        assert key in metrics["provenance"]
+    tensors = load_file(str(run_dir / "checkpoint.safetensors"))
+    assert any(k.startswith("best.") for k in tensors) and "rng.data" in tensors
+
+
+def test_eval_json_scores_any_prime_in_the_vocabulary(run_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    """``eval --intents`` scores seen and unseen primes; each keeps its split, unknown ones are 'unseen'."""
+    assert main(["eval", str(run_dir), "--intents", "2,13,5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {k: v["split"] for k, v in out["per_intent"].items()} == {"2": "unseen", "13": "val", "5": "id"}
+    assert out["per_intent"]["2"]["n"] == 4  # every pair of an unseen prime
+    assert out["per_intent"]["5"]["n"] == 25 - round(0.7 * 25)  # the held-out 30 % of a seen prime
+    assert 0 <= out["val_accuracy"] <= 1 and "ood_accuracy" not in out
+
+
+def test_eval_matches_the_metrics_written_at_the_end_of_training(run_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    """One evaluation path: ``eval`` on the run folder reproduces metrics.json exactly."""
+    assert main(["eval", str(run_dir), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert out["per_intent"] == metrics["per_intent"]
+
+
+def test_synthesized_program_loads_without_the_run_folder(run_dir: Path, tmp_path: Path) -> None:
+    """``synthesize`` writes one program that a plain nn.Module reproduces exactly."""
+    path = tmp_path / "add13.safetensors"
+    assert main(["synthesize", str(run_dir), "--intent", "13", "--out", str(path)]) == 0
+    net = load_program(path)
+    assert isinstance(net, torch.nn.Module) and net.info["intent"] == "13"
+    _, task, model = load_run(run_dir)
+    x, _ = task.test_set(13)
+    with torch.no_grad():
+        expected = model(task.intent_features([13]), x[None])[0]
+        assert torch.allclose(net(x), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["train", "addmod", "--model", "nope", "--out", "X"], "unknown model 'nope'"),
+        (["train", "subtract", "--out", "X"], "unknown task 'subtract'"),
+        (["train", "addmod", "--train-intents", "5,9", "--out", "X"], "p=9 is not a prime"),
+        (["train", "addmod", "--ood-intents", "67", "--out", "X"], "p=67 is larger than the vocabulary"),
+        (["train", "addmod", "--val-intents", "five", "--out", "X"], "'five' is not an integer"),
+        (["train", "addmod", "--val-intents", "5", "--out", "X"], "in both the train and the val split"),
+        (["train", "addmod", "--config", "nowhere.json", "--out", "X"], "neither 'quick', 'full' nor"),
+        (["eval", "no/such/run"], "run folder not found"),
+    ],
+)
+def test_bad_input_is_one_line_error(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture, tmp_path: Path
+) -> None:
+    """Bad input ends in exit status 2 and one line naming the value, never a traceback."""
+    argv = [str(tmp_path / a) if a == "X" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_run_folder_errors(run_dir: Path, config: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Reusing a run folder needs --resume; eval of a non-prime intent and synthesize of Direct are refused."""
+    base = ["train", "addmod", "--config", config, "--no-progress"]
+    assert main([*base, "--out", str(run_dir)]) == 2
+    assert "already holds a checkpoint" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "empty"), "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    assert main(["eval", str(run_dir), "--intents", "15"]) == 2
+    assert "p=15 is not a prime" in capsys.readouterr().err
+    direct = tmp_path / "direct"
+    assert main([*base, "--model", "direct", "--out", str(direct)]) == 0
+    assert main(["synthesize", str(direct), "--intent", "13", "--out", str(tmp_path / "p.safetensors")]) == 2
+    assert "does not generate weights" in capsys.readouterr().err
+
+
+def test_unknown_config_key_is_rejected(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A typo in a config file names the key and the allowed ones."""
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"task_config": TINY_TASK, "train": {**TINY_TRAIN, "stepz": 3}}))
+    assert main(["train", "addmod", "--config", str(path), "--out", str(tmp_path / "r")]) == 2
+    assert "stepz" in capsys.readouterr().err
+
+
+def test_resume_continues_exactly(tmp_path: Path) -> None:
+    """A run stopped at step 6 and resumed ends with the same weights and metrics as an uninterrupted one."""
+    run = RunConfig("addmod", TINY_TASK, "metagnn", TINY_MODELS["metagnn"], {**TINY_TRAIN, "eval_every": 4}, seed=3)
+    full = train(run, tmp_path / "full", progress=False)
+    assert train(run, tmp_path / "split", progress=False, stop_after=6) is None
+    assert json.loads(load_file_state(tmp_path / "split"))["step"] == 6
+    resumed = train(run, tmp_path / "split", resume=True, progress=False)
+    assert resumed["per_intent"] == full["per_intent"] and resumed["history"] == full["history"]
+    a, b = (load_file(str(tmp_path / d / "checkpoint.safetensors")) for d in ("full", "split"))
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("model.", "best.")))
+
+
+def load_file_state(run_dir: Path) -> str:
+    from safetensors import safe_open
+
+    with safe_open(str(run_dir / "checkpoint.safetensors"), framework="pt") as f:
+        return f.metadata()["state"]
+
+
+def test_quickstart_trains_every_model_and_reuses_finished_runs(config: str, tmp_path: Path, capsys) -> None:
+    """quickstart prints the table, writes results.json and the OOD plot, and reuses finished runs."""
+    argv = ["quickstart", "--config", config, "--out", str(tmp_path / "qs"), "--models", "flat,direct", "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "| flat |" in out and "| direct |" in out
+    results = json.loads((tmp_path / "qs" / "results.json").read_text())
+    assert [r["model"] for r in results["rows"]] == ["flat", "direct"]
+    assert (tmp_path / "qs" / "ood_per_prime.png").stat().st_size > 1000
+    assert main(argv) == 0
+    assert capsys.readouterr().out.count("reusing the finished run") == 2
