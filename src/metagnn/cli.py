@@ -21,6 +21,7 @@ from metagnn.errors import ConfigError, MetaGNNError
 from metagnn.evaluate import evaluate
 from metagnn.models import Hypernetwork
 from metagnn.registry import MODELS, TASKS
+from metagnn.report import format_table, plot_per_intent, summarize
 from metagnn.runtime import provenance, tune_allocator
 from metagnn.train import RunConfig, load_run, train
 
@@ -176,48 +177,13 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    """SPEC 3b's columns as a Markdown table (one row per run)."""
-    head = "| model | ID | val | OOD | extrap. | chance (OOD) | params | steps | examples | wall (s) |"
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
-
-    def f(r: dict[str, Any], key: str) -> str:
-        return f"{r[key]:.3f}" if key in r else "—"
-
-    for r in rows:
-        lines.append(
-            f"| {r['model']} | {f(r, 'id_accuracy')} | {f(r, 'val_accuracy')} | {f(r, 'ood_accuracy')} | "
-            f"{f(r, 'extrapolation_accuracy')} | {r['chance'].get('ood', float('nan')):.3f} | {r['parameters']:,} | "
-            f"{r['steps']} | {r['examples_seen']:,} | {r['wall_time_s']:.0f} |"
-        )
-    return "\n".join(lines)
-
-
-def plot_per_intent(rows: list[dict[str, Any]], path: Path, split: str = "ood") -> Path:
-    """Grouped bars: accuracy per intent of ``split``, one colour per model, chance as a line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    keys = [k for k, v in rows[0]["per_intent"].items() if v["split"] == split]
-    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(keys), 3.6))
-    width = 0.8 / len(rows)
-    for m, r in enumerate(rows):
-        accs = [r["per_intent"][k]["accuracy"] for k in keys]
-        ax.bar([i + (m - (len(rows) - 1) / 2) * width for i in range(len(keys))], accs, width, label=r["model"])
-    chance = [rows[0]["per_intent"][k]["chance"] for k in keys]
-    ax.scatter(range(len(keys)), chance, marker="_", s=400, color="k", label="chance", zorder=3)
-    ax.set_xticks(range(len(keys)), keys)
-    ax.set_xlabel(f"unseen intent ({split})")
-    ax.set_ylabel("exact-match accuracy")
-    ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=8, ncol=len(rows) + 1, loc="upper center", bbox_to_anchor=(0.5, 1.18), frameon=False)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+def cmd_summarize(args: argparse.Namespace) -> int:
+    rows = []
+    for path in args.paths:
+        p = Path(path)
+        rows.append(read_json(p / METRICS if p.is_dir() else p))
+    print(summarize(rows))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -261,6 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .safetensors file")
     p.add_argument("--device", default=None)
     p.set_defaults(func=cmd_synthesize)
+
+    p = sub.add_parser("summarize", help="mean and std over seeds of finished runs, as a Markdown table")
+    p.add_argument("paths", nargs="+", help="run folders or metrics.json files")
+    p.set_defaults(func=cmd_summarize)
 
     p = sub.add_parser("quickstart", help="train all four models on quick AddMod-p and print the table")
     p.add_argument("--out", default="runs/quickstart")

@@ -1,0 +1,82 @@
+"""Tables and plots of finished runs (SPEC 3b): one row per run, or mean and std over seeds."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean, stdev
+from typing import Any
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """SPEC 3b's columns as a Markdown table (one row per run)."""
+    head = "| model | ID | val | OOD | extrap. | chance (OOD) | params | steps | examples | wall (s) |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+
+    def f(r: dict[str, Any], key: str) -> str:
+        return f"{r[key]:.3f}" if key in r else "—"
+
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {f(r, 'id_accuracy')} | {f(r, 'val_accuracy')} | {f(r, 'ood_accuracy')} | "
+            f"{f(r, 'extrapolation_accuracy')} | {r['chance'].get('ood', float('nan')):.3f} | {r['parameters']:,} | "
+            f"{r['steps']} | {r['examples_seen']:,} | {r['wall_time_s']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_per_intent(rows: list[dict[str, Any]], path: Path, split: str = "ood") -> Path:
+    """Grouped bars: accuracy per intent of ``split``, one colour per model (mean over its runs, with the
+    spread over seeds as error bars when there are several), chance as black ticks."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_model[r["model"]].append(r)
+    keys = [k for k, v in rows[0]["per_intent"].items() if v["split"] == split]
+    fig, ax = plt.subplots(figsize=(1.6 + 1.1 * len(keys), 3.6))
+    width = 0.8 / len(by_model)
+    for m, (model, runs) in enumerate(by_model.items()):
+        accs = [[r["per_intent"][k]["accuracy"] for r in runs] for k in keys]
+        xs = [i + (m - (len(by_model) - 1) / 2) * width for i in range(len(keys))]
+        err = [stdev(a) for a in accs] if len(runs) > 1 else None
+        ax.bar(xs, [mean(a) for a in accs], width, yerr=err, capsize=2, label=model)
+    chance = [rows[0]["per_intent"][k]["chance"] for k in keys]
+    ax.scatter(range(len(keys)), chance, marker="_", s=400, color="k", label="chance", zorder=3)
+    ax.set_xticks(range(len(keys)), keys)
+    ax.set_xlabel(f"unseen intent ({split})")
+    ax.set_ylabel("exact-match accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8, ncol=len(by_model) + 1, loc="upper center", bbox_to_anchor=(0.5, 1.18), frameon=False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def summarize(rows: list[dict[str, Any]]) -> str:
+    """Group runs by (task, model); mean and sample std over seeds for every split, with the budget."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[(r["task"], r["model"])].append(r)
+    head = "| task | model | seeds | ID | val | OOD | extrap. | chance (OOD) | params | steps | examples | wall (s) |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+
+    def ms(runs: list[dict[str, Any]], key: str) -> str:
+        vals = [r[key] for r in runs if key in r]
+        if not vals:
+            return "—"
+        return f"{mean(vals):.3f} ± {stdev(vals):.3f}" if len(vals) > 1 else f"{vals[0]:.3f}"
+
+    for (task, model), runs in groups.items():
+        lines.append(
+            f"| {task} | {model} | {len(runs)} | {ms(runs, 'id_accuracy')} | {ms(runs, 'val_accuracy')} | "
+            f"{ms(runs, 'ood_accuracy')} | {ms(runs, 'extrapolation_accuracy')} | "
+            f"{mean(r['chance'].get('ood', float('nan')) for r in runs):.3f} | {runs[0]['parameters']:,} | "
+            f"{runs[0]['steps']} | {runs[0]['examples_seen']:,} | {mean(r['wall_time_s'] for r in runs):.0f} |"
+        )
+    return "\n".join(lines)
