@@ -1,4 +1,4 @@
-"""Tasks behind one registry: ``addmod`` (more in later issues)."""
+"""Tasks behind one registry: ``addmod``, ``sumfirst``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from metagnn.config import from_dict
 from metagnn.registry import TASKS
-from metagnn.tasks import addmod  # noqa: F401  (registers the built-ins)
+from metagnn.tasks import addmod, sumfirst  # noqa: F401  (registers the built-ins)
 from metagnn.tasks.base import SPLITS, Intent, Task
 
 
