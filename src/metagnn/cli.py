@@ -22,7 +22,8 @@ from metagnn.evaluate import evaluate
 from metagnn.models import Hypernetwork
 from metagnn.registry import MODELS, TASKS
 from metagnn.report import format_table, plot_per_intent, summarize
-from metagnn.runtime import provenance, tune_allocator
+from metagnn.runtime import pick_device, provenance, tune_allocator
+from metagnn.tasks import build_task
 from metagnn.train import RunConfig, load_run, train
 
 CONFIG_KEYS = {"task_config", "train", "models"}
@@ -53,13 +54,10 @@ def parse_intents(task_obj: Any, text: str) -> list[Any]:
 
 def run_config(args: argparse.Namespace, model: str) -> RunConfig:
     """Merge the config file, the flags and the model name into one validated :class:`RunConfig`."""
-    if args.task not in TASKS:
-        TASKS.get(args.task)  # raises the one-line error naming the known tasks
+    TASKS.get(args.task)  # a one-line error naming the known tasks
     MODELS.get(model)
     cfg = load_config(args.config, args.task)
     task_cfg = dict(cfg.get("task_config", {}))
-    from metagnn.tasks import build_task
-
     probe = build_task(args.task, task_cfg)
     for flag, split in (
         ("train_intents", "train"),
@@ -90,16 +88,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     run, task, model = load_run(args.run_dir, args.device)
     intents = parse_intents(task, args.intents) if args.intents else None
-    result = evaluate(model, task, next(model.parameters()).device, intents=intents)
+    device = next(model.parameters()).device
+    result = evaluate(model, task, device, intents=intents)
     result.update(
-        {
-            "task": run.task,
-            "model": run.model,
-            "seed": run.seed,
-            "run_dir": str(args.run_dir),
-            "provenance": provenance(next(model.parameters()).device),
-        }
-    )
+        {"task": run.task, "model": run.model, "seed": run.seed, "run_dir": str(args.run_dir),
+         "provenance": provenance(device)}
+    )  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -169,7 +163,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         {
             "rows": [{k: v for k, v in r.items() if k != "history"} for r in rows],
             "table": table,
-            "provenance": provenance("cpu"),
+            "provenance": provenance(pick_device(args.device)),
         },
     )
     plot = plot_per_intent(rows, out / "ood_per_prime.png", split="ood")
