@@ -54,9 +54,7 @@ class Scale(Task):
     Config = ScaleConfig
 
     def __init__(self, cfg: ScaleConfig) -> None:
-        super().__init__(cfg)
-        self.splits = {"train": cfg.train, "val": cfg.val, "ood": cfg.ood, "extrapolation": cfg.extrapolation}
-        self.check_splits()
+        super().__init__(cfg)  # takes the splits from cfg and checks them
         self._spec = build_target("gated_mlp", n_in=4, n_out=4, **cfg.target)
 
     def parse_intent(self, text: str) -> float:

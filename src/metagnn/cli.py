@@ -177,6 +177,10 @@ def cmd_summarize(args: argparse.Namespace) -> int:
         p = Path(path)
         rows.append(read_json(p / METRICS if p.is_dir() else p))
     print(summarize(rows))
+    if args.plot:
+        for split in args.plot_splits.split(","):
+            path = Path(args.plot) / f"{rows[0]['task']}-{split}.png"
+            print(f"plot: {plot_per_intent(rows, path, split=split)}")
     return 0
 
 
@@ -224,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summarize", help="mean and std over seeds of finished runs, as a Markdown table")
     p.add_argument("paths", nargs="+", help="run folders or metrics.json files")
+    p.add_argument("--plot", default=None, help="folder for per-intent bar plots (mean and std over seeds)")
+    p.add_argument("--plot-splits", default="ood", help="comma-separated splits to plot (default: ood)")
     p.set_defaults(func=cmd_summarize)
 
     p = sub.add_parser("quickstart", help="train all four models on quick AddMod-p and print the table")

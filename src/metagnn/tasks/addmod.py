@@ -44,18 +44,11 @@ class AddMod(Task):
     Config = AddModConfig
 
     def __init__(self, cfg: AddModConfig) -> None:
-        super().__init__(cfg)
         if cfg.vocab < 3:
             raise IntentError(f"addmod: vocab must be at least 3, got {cfg.vocab}")
         if not 0 < cfg.train_fraction < 1:
             raise IntentError(f"addmod: train_fraction must be in (0, 1), got {cfg.train_fraction}")
-        self.splits = {
-            "train": list(cfg.train),
-            "val": list(cfg.val),
-            "ood": list(cfg.ood),
-            "extrapolation": list(cfg.extrapolation),
-        }
-        self.check_splits()
+        super().__init__(cfg)
         self._spec = build_target("transformer", vocab=cfg.vocab + 1, n_ctx=3, n_classes=cfg.vocab, **cfg.target)
         self._pairs: dict[int, tuple[Tensor, Tensor]] = {}
 

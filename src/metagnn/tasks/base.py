@@ -26,8 +26,10 @@ class Task:
     Config: type
 
     def __init__(self, cfg: Any) -> None:
+        """Keep ``cfg``; the splits are its ``train`` / ``val`` / ``ood`` / ``extrapolation`` lists, checked."""
         self.cfg = cfg
-        self.splits: dict[str, list[Intent]] = {s: [] for s in SPLITS}
+        self.splits: dict[str, list[Intent]] = {s: list(getattr(cfg, s, [])) for s in SPLITS}
+        self.check_splits()
 
     # --- intents -------------------------------------------------------------------------
     def parse_intent(self, text: str) -> Intent:

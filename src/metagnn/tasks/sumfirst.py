@@ -41,12 +41,9 @@ class SumFirst(Task):
     Config = SumFirstConfig
 
     def __init__(self, cfg: SumFirstConfig) -> None:
-        super().__init__(cfg)
         if cfg.test_examples < 1:
             raise IntentError(f"sumfirst: test_examples must be positive, got {cfg.test_examples}")
-        self.splits = {"train": list(cfg.train), "val": list(cfg.val), "ood": list(cfg.ood),
-                       "extrapolation": list(cfg.extrapolation)}  # fmt: skip
-        self.check_splits()
+        super().__init__(cfg)
         self._spec = build_target("mlp", n_in=N_DIGITS, n_out=1, **cfg.target)
 
     def parse_intent(self, text: str) -> int:
