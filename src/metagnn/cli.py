@@ -69,7 +69,7 @@ def run_config(args: argparse.Namespace, model: str) -> RunConfig:
         if value is not None:
             task_cfg[split] = parse_intents(probe, value)
     train_cfg = dict(cfg.get("train", {}))
-    for flag in ("steps", "lr", "intents_per_step", "examples_per_intent", "eval_every"):
+    for flag in ("steps", "lr", "weight_decay", "intents_per_step", "examples_per_intent", "eval_every"):
         value = getattr(args, flag, None)
         if value is not None:
             train_cfg[flag] = value
@@ -194,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--steps", type=int, default=None, help="override the config's optimizer steps")
         p.add_argument("--lr", type=float, default=None)
+        p.add_argument("--weight-decay", type=float, default=None)
         p.add_argument("--intents-per-step", type=int, default=None)
         p.add_argument("--examples-per-intent", type=int, default=None)
         p.add_argument("--eval-every", type=int, default=None)
