@@ -164,3 +164,25 @@ def test_quickstart_trains_every_model_and_reuses_finished_runs(config: str, tmp
     assert (tmp_path / "qs" / "ood_per_prime.png").stat().st_size > 1000
     assert main(argv) == 0
     assert capsys.readouterr().out.count("reusing the finished run") == 2
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    """A loss that turns NaN at step 8 stops the run with a message naming that step; the checkpoint of
+    step 6 stays intact and loadable."""
+    from metagnn.errors import TrainingError
+    from metagnn.tasks.addmod import AddMod
+
+    calls = {"n": 0}
+    real_loss = AddMod.loss
+
+    def loss(self, out, y, intents):
+        calls["n"] += 1
+        value = real_loss(self, out, y, intents)
+        return value * float("nan") if calls["n"] == 9 else value
+
+    monkeypatch.setattr(AddMod, "loss", loss)
+    run = RunConfig("addmod", TINY_TASK, "flat", TINY_MODELS["flat"], TINY_TRAIN)
+    with pytest.raises(TrainingError, match=r"loss is nan at step 8; the last checkpoint \(step 6\) is intact"):
+        train(run, tmp_path / "nan", progress=False)
+    assert json.loads(load_file_state(tmp_path / "nan"))["step"] == 6
+    load_run(tmp_path / "nan")
