@@ -89,7 +89,8 @@ class GroupEncoders(nn.Module):
 class GroupDecoders(nn.Module):
     """One scalar head per weight tensor (from edge states) and per bias (from node states).
 
-    Output scale: ``value = init_mean + init_std * gain * head(LayerNorm(state))``. Once the whole
+    Output: ``value = init_mean + init_std * gain * (r - mean(r))`` with ``r = head(LayerNorm(state))``,
+    the mean taken over the tensor when it has an interchangeable axis (see :meth:`forward`). Once the whole
     hypernetwork is built, :meth:`calibrate` rescales each head on probe intents, and ``gain``
     (learned, per tensor) starts at 1, so at the first step every generated weight block has the
     spectral norm of a fan-in-scaled random init, ``init_std * (sqrt(n_rows) + sqrt(n_cols))``,
