@@ -99,6 +99,9 @@ def test_synthesized_program_loads_without_the_run_folder(run_dir: Path, tmp_pat
         (["train", "addmod", "--val-intents", "5", "--out", "X"], "in both the train and the val split"),
         (["train", "addmod", "--config", "nowhere.json", "--out", "X"], "neither 'quick', 'full' nor"),
         (["eval", "no/such/run"], "run folder not found"),
+        (["--threads", "0", "eval", "no/such/run"], "--threads must be at least 1"),
+        (["train", "addmod", "--device", "banana", "--out", "X"], "unknown device 'banana'"),
+        (["train", "addmod", "--device", "cuda:99", "--out", "X"], "is not available here"),
     ],
 )
 def test_bad_input_is_one_line_error(

@@ -245,9 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     tune_allocator()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     try:
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+            torch.set_num_threads(args.threads)
         return args.func(args)
     except MetaGNNError as e:
         print(f"metagnn: error: {e}", file=sys.stderr)

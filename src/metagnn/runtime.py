@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from metagnn.errors import ConfigError
+
 SCHEMA_VERSION = 1
 
 # glibc mallopt parameters (malloc.h).
@@ -53,10 +55,18 @@ def tune_allocator() -> bool:
 
 
 def pick_device(name: str | None = None) -> torch.device:
-    """``name`` if given, else CUDA when available, else CPU."""
-    if name:
-        return torch.device(name)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``name`` if given (checked to exist here), else CUDA when available, else CPU."""
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r}; expected cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0 or (device.index or 0) >= count:
+            raise ConfigError(f"device {name!r} is not available here ({count} CUDA device(s)); use --device cpu")
+    return device
 
 
 def git_commit() -> str:
