@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from metagnn import checkpoint as ckpt
 from metagnn.config import from_dict
-from metagnn.errors import CheckpointError, TrainingError
+from metagnn.errors import CheckpointError, ConfigError, TrainingError
 from metagnn.evaluate import evaluate
 from metagnn.models import Model, build_model
 from metagnn.runtime import pick_device, provenance, tune_allocator
@@ -38,10 +38,19 @@ class TrainConfig:
     eval_every: int = 250
 
     def __post_init__(self) -> None:
-        if min(self.steps, self.intents_per_step, self.examples_per_intent, self.eval_every) < 1:
-            raise TrainingError(
-                f"train config: steps, intents_per_step, examples_per_intent, eval_every must be >= 1: {self}"
-            )
+        for name in ("steps", "intents_per_step", "examples_per_intent", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train config: {name}={getattr(self, name)!r} must be at least 1")
+        if self.warmup < 0:
+            raise ConfigError(f"train config: warmup={self.warmup!r} must be >= 0")
+        if not 0 < self.lr <= 10:  # also rejects NaN; torch overflows on absurd values
+            raise ConfigError(f"train config: lr={self.lr!r} must be in (0, 10]")
+        if not math.isfinite(self.grad_clip) or self.grad_clip <= 0:
+            raise ConfigError(f"train config: grad_clip={self.grad_clip!r} must be a positive finite number")
+        if not math.isfinite(self.weight_decay) or self.weight_decay < 0:
+            raise ConfigError(f"train config: weight_decay={self.weight_decay!r} must be a finite number >= 0")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ConfigError(f"train config: min_lr_ratio={self.min_lr_ratio!r} must be in [0, 1]")
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up, then cosine decay to ``min_lr_ratio * lr`` (a pure function of the step)."""
