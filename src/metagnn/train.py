@@ -8,6 +8,7 @@ accuracy picks the best step; the OOD intents are never looked at here.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -147,7 +148,10 @@ def train(
     start = state["step"]
     running_loss, running_acc = state.get("running", [float("nan"), float("nan")])
     t0 = time.perf_counter() - state["wall_time"]
-    bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc=f"{run.task}/{run.model}", dynamic_ncols=True)
+    bar = tqdm(
+        total=cfg.steps, initial=start, disable=not progress, desc=f"{run.task}/{run.model}", dynamic_ncols=True,
+        mininterval=0.1 if sys.stderr.isatty() else 30.0,  # a log file gets a line every 30 s, not every step
+    )  # fmt: skip
     model.train()
     try:
         for step in range(start, cfg.steps):
