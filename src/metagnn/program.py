@@ -7,7 +7,6 @@ parameters) and whose metadata holds the spec (``family`` + ``kwargs``), the tas
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,3 @@ def load_program(path: Path | str) -> SynthesizedNetwork:
     net.info = {k: v for k, v in meta.items() if k not in ("spec",)}
     return net
 
-
-def program_info(path: Path | str) -> dict[str, Any]:
-    return json.loads(json.dumps(load_tensors(path)[1]))

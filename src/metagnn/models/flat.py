@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -39,7 +40,7 @@ class MetaMLP(Hypernetwork):
         self.head = nn.Linear(cfg.d_hidden, spec.num_parameters)
         nn.init.normal_(self.head.weight, std=cfg.d_hidden**-0.5)
         nn.init.zeros_(self.head.bias)
-        self.sizes = [int(torch.tensor(spec.shape(p)).prod()) for p in spec.params]
+        self.sizes = [math.prod(spec.shape(p)) for p in spec.params]
         self.register_buffer(
             "mean", torch.cat([torch.full((n,), p.init_mean) for n, p in zip(self.sizes, spec.params)])
         )
