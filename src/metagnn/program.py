@@ -30,4 +30,3 @@ def load_program(path: Path | str) -> SynthesizedNetwork:
     net = instantiate(spec, tensors)
     net.info = {k: v for k, v in meta.items() if k not in ("spec",)}
     return net
-
