@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from metagnn.errors import ConfigError
@@ -23,7 +22,6 @@ from metagnn.spec import SynthesizedNetwork, TargetSpec, build_target
 class DirectConfig:
     d_intent: int = 64
     target_overrides: dict[str, Any] = field(default_factory=dict)
-    init_seed: int = 0
 
     def __post_init__(self) -> None:
         if self.d_intent < 1:
@@ -44,9 +42,8 @@ class Direct(Model):
         self.intent = nn.Sequential(
             nn.Linear(intent_dim, cfg.d_intent), nn.ReLU(), nn.Linear(cfg.d_intent, cfg.d_intent)
         )
-        self.net = SynthesizedNetwork(
-            self.net_spec, self.net_spec.init_theta(torch.Generator().manual_seed(cfg.init_seed))
-        )
+        # Drawn from torch's global RNG, which the training loop seeds with the run's seed.
+        self.net = SynthesizedNetwork(self.net_spec, self.net_spec.init_theta())
 
     def forward(self, u: Tensor, x: Tensor) -> Tensor:
         b, n = x.shape[:2]
