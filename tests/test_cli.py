@@ -185,7 +185,56 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_checkpoint(tmp_path: Pa
 
     monkeypatch.setattr(AddMod, "loss", loss)
     run = RunConfig("addmod", TINY_TASK, "flat", TINY_MODELS["flat"], TINY_TRAIN)
-    with pytest.raises(TrainingError, match=r"loss is nan at step 8; the last checkpoint \(step 6\) is intact"):
+    with pytest.raises(TrainingError, match=r"loss is nan at step 8; the last checkpoint \(step 6\) in .* is intact"):
         train(run, tmp_path / "nan", progress=False)
     assert json.loads(load_file_state(tmp_path / "nan"))["step"] == 6
     load_run(tmp_path / "nan")
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ({"task_config": [1, 2]}, "'task_config' must be an object"),
+        ({"train": [1]}, "'train' must be an object"),
+        ({"models": {"metagnn": "abc"}}, "models.metagnn must be an object"),
+        ({"task_config": {**TINY_TASK, "train_fraction": 0.001}}, "leaves p=5 without train or test pairs"),
+    ],
+)
+def test_malformed_config_sections_are_one_line_errors(tmp_path: Path, content: dict, needle: str, capsys) -> None:
+    """Wrongly shaped config sections and a train fraction that empties a split are named, not tracebacks."""
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(content))
+    assert main(["train", "addmod", "--config", str(path), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and err.count("\n") == 1
+
+
+def test_damaged_run_folders_and_output_paths_are_one_line_errors(run_dir: Path, tmp_path: Path, capsys) -> None:
+    """A config.json whose provenance or model no longer fits the checkpoint, a checkpoint that is a program
+    file, and an unwritable output path all end in one line and exit 2."""
+    import shutil
+
+    bad = tmp_path / "bad"
+    shutil.copytree(run_dir, bad)
+    config = json.loads((bad / "config.json").read_text())
+    (bad / "config.json").write_text(json.dumps({**config, "provenance": "x"}))
+    assert main(["eval", str(bad)]) == 2
+    assert "schema version" in capsys.readouterr().err
+    config["model_config"] = {**config["model_config"], "d_node": 32}
+    (bad / "config.json").write_text(json.dumps(config))
+    assert main(["eval", str(bad)]) == 2
+    assert "do not fit the model" in capsys.readouterr().err
+    assert main(["synthesize", str(run_dir), "--intent", "13", "--out", "/proc/metagnn/x.safetensors"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("metagnn: error:") and err.count("\n") == 1
+    assert main(["synthesize", str(run_dir), "--intent", "13", "--out", str(tmp_path / "p.safetensors")]) == 0
+    shutil.copy(tmp_path / "p.safetensors", bad / "checkpoint.safetensors")
+    (bad / "config.json").write_text((run_dir / "config.json").read_text())
+    from metagnn.train import RunConfig as RC
+
+    run = RC(**{k: config[k] for k in ("task", "task_config", "model", "train", "seed")},
+             model_config=json.loads((run_dir / "config.json").read_text())["model_config"])  # fmt: skip
+    from metagnn.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="not a resumable training checkpoint"):
+        train(run, bad, resume=True, progress=False)

@@ -10,7 +10,8 @@ from metagnn.cli import main
 
 def row(model: str, seed: int, ood: float) -> dict:
     return {
-        "task": "addmod", "model": model, "seed": seed, "id_accuracy": 1.0, "val_accuracy": 0.5, "ood_accuracy": ood,
+        "task": "addmod", "model": model, "seed": seed, "config": {"model": model, "seed": seed},
+        "id_accuracy": 1.0, "val_accuracy": 0.5, "ood_accuracy": ood,
         "chance": {"ood": 0.1}, "parameters": 1000, "steps": 10, "examples_seen": 100, "wall_time_s": 2.0,
         "per_intent": {"13": {"accuracy": ood, "split": "ood", "n": 169, "chance": 1 / 13}},
     }  # fmt: skip
@@ -29,3 +30,17 @@ def test_summarize_gives_mean_and_sample_std_per_model(tmp_path: Path, capsys) -
     assert "| 3 |" in metagnn and "0.700 ± 0.200" in metagnn
     flat = next(line for line in lines if "| flat |" in line)
     assert "0.250 |" in flat and "±" not in flat.split("|")[6]
+
+
+def test_summarize_keeps_different_configs_apart(tmp_path: Path, capsys) -> None:
+    """Runs of one model with different configs are separate rows, never pooled; a non-metrics file is refused."""
+    a, b = row("metagnn", 0, 0.5), row("metagnn", 1, 0.9)
+    b["config"] = {"model": "metagnn", "seed": 1, "model_config": {"rounds": 4}}
+    for name, r in (("a.json", a), ("b.json", b)):
+        (tmp_path / name).write_text(json.dumps(r))
+    assert main(["summarize", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    out = capsys.readouterr().out
+    assert "| metagnn | 1 |" in out and "| metagnn (config 2) | 1 |" in out
+    (tmp_path / "c.json").write_text(json.dumps({"rows": []}))
+    assert main(["summarize", str(tmp_path / "c.json")]) == 2
+    assert "not a run's metrics.json" in capsys.readouterr().err

@@ -36,16 +36,29 @@ def load_config(name: str, task: str) -> dict[str, Any]:
         if not res.is_file():
             raise ConfigError(f"task {task!r} has no {name!r} config")
         data = json.loads(res.read_text())
+    elif Path(name).exists():
+        data = read_json(name)
     else:
-        data = read_json(name) if Path(name).exists() else None
-        if data is None:
-            raise ConfigError(f"config {name!r} is neither 'quick', 'full' nor an existing JSON file")
+        raise ConfigError(f"config {name!r} is neither 'quick', 'full' nor an existing JSON file")
     unknown = sorted(set(data) - CONFIG_KEYS)
     if unknown:
         raise ConfigError(
             f"config {name}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(CONFIG_KEYS))}"
         )
+    for key in CONFIG_KEYS & set(data):
+        if not isinstance(data[key], dict):
+            raise ConfigError(f"config {name}: {key!r} must be an object, got {type(data[key]).__name__}")
+    for model, value in data.get("models", {}).items():
+        if not isinstance(value, dict):
+            raise ConfigError(f"config {name}: models.{model} must be an object, got {type(value).__name__}")
     return data
+
+
+def seed_value(text: str) -> int:
+    value = int(text)
+    if not 0 <= value < 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"seed must be in 0..2**63-2, got {text}")
+    return value
 
 
 def parse_intents(task_obj: Any, text: str) -> list[Any]:
@@ -175,7 +188,13 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     rows = []
     for path in args.paths:
         p = Path(path)
-        rows.append(read_json(p / METRICS if p.is_dir() else p))
+        row = read_json(p / METRICS if p.is_dir() else p)
+        missing = [
+            k for k in ("task", "model", "config", "per_intent", "chance", "parameters", "steps") if k not in row
+        ]
+        if missing:
+            raise ConfigError(f"{path}: not a run's metrics.json (missing {', '.join(missing)})")
+        rows.append(row)
     print(summarize(rows))
     if args.plot:
         for split in args.plot_splits.split(","):
@@ -191,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common_train(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", default="quick", help="quick, full, or a JSON file (default: quick)")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=seed_value, default=0)
         p.add_argument("--steps", type=int, default=None, help="override the config's optimizer steps")
         p.add_argument("--lr", type=float, default=None)
         p.add_argument("--weight-decay", type=float, default=None)
@@ -253,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except MetaGNNError as e:
         print(f"metagnn: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # unwritable or missing output path, disk full, ...
+        print(f"metagnn: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean, stdev
@@ -60,9 +61,11 @@ def plot_per_intent(rows: list[dict[str, Any]], path: Path, split: str = "ood") 
 
 def summarize(rows: list[dict[str, Any]]) -> str:
     """Group runs by (task, model); mean and sample std over seeds for every split, with the budget."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    # Runs pool only when their whole config but the seed is the same.
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        groups[(r["task"], r["model"])].append(r)
+        groups[json.dumps({k: v for k, v in r["config"].items() if k != "seed"}, sort_keys=True)].append(r)
+    names: dict[tuple[str, str], int] = defaultdict(int)
     head = "| task | model | seeds | ID | val | OOD | extrap. | chance (OOD) | params | steps | examples | wall (s) |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
@@ -72,9 +75,12 @@ def summarize(rows: list[dict[str, Any]]) -> str:
             return "—"
         return f"{mean(vals):.3f} ± {stdev(vals):.3f}" if len(vals) > 1 else f"{vals[0]:.3f}"
 
-    for (task, model), runs in groups.items():
+    for runs in groups.values():
+        task, model = runs[0]["task"], runs[0]["model"]
+        names[(task, model)] += 1
+        label = model if names[(task, model)] == 1 else f"{model} (config {names[(task, model)]})"
         lines.append(
-            f"| {task} | {model} | {len(runs)} | {ms(runs, 'id_accuracy')} | {ms(runs, 'val_accuracy')} | "
+            f"| {task} | {label} | {len(runs)} | {ms(runs, 'id_accuracy')} | {ms(runs, 'val_accuracy')} | "
             f"{ms(runs, 'ood_accuracy')} | {ms(runs, 'extrapolation_accuracy')} | "
             f"{mean(r['chance'].get('ood', float('nan')) for r in runs):.3f} | {runs[0]['parameters']:,} | "
             f"{runs[0]['steps']} | {runs[0]['examples_seen']:,} | {mean(r['wall_time_s'] for r in runs):.0f} |"

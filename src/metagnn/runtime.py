@@ -66,6 +66,11 @@ def pick_device(name: str | None = None) -> torch.device:
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0 or (device.index or 0) >= count:
             raise ConfigError(f"device {name!r} is not available here ({count} CUDA device(s)); use --device cpu")
+    elif device.type != "cpu":
+        try:
+            torch.zeros(1, device=device) + 1
+        except (RuntimeError, NotImplementedError, AssertionError):
+            raise ConfigError(f"device {name!r} is not usable here; use --device cpu or cuda") from None
     return device
 
 

@@ -114,9 +114,19 @@ def train(
         if {k: saved.get(k) for k in run_dict} != run_dict:
             raise CheckpointError(f"{out}: --resume with a different config than the run was started with")
         tensors, state = ckpt.load_tensors(out / ckpt.CHECKPOINT)
-        model.load_state_dict(ckpt.unprefixed("model", tensors))
-        ckpt.load_optimizer(opt, ckpt.unprefixed("optim", tensors), state["optimizer"])
-        gen.set_state(tensors["rng.data"])
+        try:
+            model.load_state_dict(ckpt.unprefixed("model", tensors))
+            ckpt.load_optimizer(opt, ckpt.unprefixed("optim", tensors), state["optimizer"])
+            gen.set_state(tensors["rng.data"])
+            if "rng.pe" in tensors:
+                model._pe_generator.set_state(tensors["rng.pe"])
+            start_step = int(state["step"])
+        except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as e:
+            raise CheckpointError(
+                f"{out / ckpt.CHECKPOINT}: not a resumable training checkpoint ({type(e).__name__})"
+            ) from None
+        if not 0 <= start_step <= cfg.steps:
+            raise CheckpointError(f"{out / ckpt.CHECKPOINT}: step {start_step} is outside 0..{cfg.steps}")
         best = ckpt.unprefixed("best", tensors)
         best_weights = best or None
     else:
@@ -129,6 +139,8 @@ def train(
             **ckpt.prefixed("optim", opt_tensors),
             "rng.data": gen.get_state(),
         }
+        if isinstance(getattr(model, "_pe_generator", None), torch.Generator):  # resampled PEs (an ablation)
+            tensors["rng.pe"] = model._pe_generator.get_state()
         if best_weights is not None:
             tensors.update(ckpt.prefixed("best", best_weights))
         ckpt.save_tensors(out / ckpt.CHECKPOINT, tensors, {**state, "optimizer": opt_meta})
@@ -165,9 +177,7 @@ def train(
             out_ = model(u, x)
             loss = task.loss(out_, y, intents)
             if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"loss is {loss.item()} at step {step}; the last checkpoint (step {state['step']}) is intact"
-                )
+                raise TrainingError(f"loss is {loss.item()} at step {step}; {last_checkpoint(out, state)}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -193,11 +203,15 @@ def train(
                 return None
     except KeyboardInterrupt:
         bar.close()
-        raise TrainingError(
-            f"interrupted; the checkpoint at step {state['step']} in {out} resumes with --resume"
-        ) from None
+        raise TrainingError(f"interrupted; {last_checkpoint(out, state)}") from None
     bar.close()
     return finish(task, model, run, out, dev, state, best_weights)
+
+
+def last_checkpoint(out: Path, state: dict[str, Any]) -> str:
+    if (out / ckpt.CHECKPOINT).exists():
+        return f"the last checkpoint (step {state['step']}) in {out} is intact and resumes with --resume"
+    return f"no checkpoint was written yet (the first comes at eval_every steps); remove {out} to start again"
 
 
 def finish(
@@ -223,7 +237,9 @@ def finish(
             "target_parameters": task.spec.num_parameters,
             "steps": state["step"],
             "best_step": state["best_step"],
-            "examples_seen": state["step"] * cfg.intents_per_step * cfg.examples_per_intent,
+            "examples_seen": state["step"]
+            * min(cfg.intents_per_step, len(task.splits["train"]))
+            * cfg.examples_per_intent,
             "wall_time_s": round(state["wall_time"], 2),
             "history": state["history"],
             "config": asdict(run),
@@ -248,7 +264,8 @@ def load_run(path: Path | str, device: str | None = None) -> tuple[RunConfig, Ta
         )
     except KeyError as e:
         raise CheckpointError(f"{path / ckpt.CONFIG}: missing key {e}") from None
-    schema = saved.get("provenance", {}).get("schema_version")
+    prov = saved.get("provenance")
+    schema = prov.get("schema_version") if isinstance(prov, dict) else None
     if schema != ckpt.SCHEMA_VERSION:
         raise CheckpointError(
             f"{path / ckpt.CONFIG}: schema version {schema!r}, this metagnn reads {ckpt.SCHEMA_VERSION}"
@@ -256,7 +273,10 @@ def load_run(path: Path | str, device: str | None = None) -> tuple[RunConfig, Ta
     task, model, _ = build(run)
     tensors, _ = ckpt.load_tensors(path / ckpt.CHECKPOINT)
     weights = ckpt.unprefixed("best", tensors) or ckpt.unprefixed("model", tensors)
-    missing, unexpected = model.load_state_dict(weights, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError:  # shapes that do not fit the config's model
+        raise CheckpointError(f"{path}: checkpoint weights do not fit the model its config.json describes") from None
     if missing or unexpected:
         raise CheckpointError(
             f"{path}: checkpoint does not fit model {run.model!r} (missing {missing[:3]}, unexpected {unexpected[:3]})"

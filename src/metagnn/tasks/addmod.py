@@ -49,6 +49,11 @@ class AddMod(Task):
         if not 0 < cfg.train_fraction < 1:
             raise IntentError(f"addmod: train_fraction must be in (0, 1), got {cfg.train_fraction}")
         super().__init__(cfg)
+        for p in self.splits["train"]:
+            if not 1 <= round(cfg.train_fraction * p * p) < p * p:
+                raise IntentError(
+                    f"addmod: train_fraction={cfg.train_fraction} leaves p={p} without train or test pairs"
+                )
         self._spec = build_target("transformer", vocab=cfg.vocab + 1, n_ctx=3, n_classes=cfg.vocab, **cfg.target)
         self._pairs: dict[int, tuple[Tensor, Tensor]] = {}
 
