@@ -68,7 +68,7 @@ def pick_device(name: str | None = None) -> torch.device:
             raise ConfigError(f"device {name!r} is not available here ({count} CUDA device(s)); use --device cpu")
     elif device.type != "cpu":
         try:
-            torch.zeros(1, device=device) + 1
+            (torch.zeros(1, device=device) + 1).item()  # meta tensors have no values
         except (RuntimeError, NotImplementedError, AssertionError):
             raise ConfigError(f"device {name!r} is not usable here; use --device cpu or cuda") from None
     return device
