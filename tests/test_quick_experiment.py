@@ -14,7 +14,7 @@ from metagnn.cli import main
 def test_quick_metagnn_reaches_the_readme_floors(tmp_path: Path) -> None:
     """The quick AddMod-p Meta-GNN (the quickstart's first model, seed 0) learns the seen primes and is far
     above chance on unseen ones: ID >= 0.90 and OOD >= 0.30 (README reports ID 0.956, OOD 0.456 for this
-    run; chance on the OOD primes is 0.047)."""
+    run; chance on the OOD primes is 0.038)."""
     out = tmp_path / "metagnn"
     assert main(["train", "addmod", "--model", "metagnn", "--config", "quick", "--out", str(out), "--no-progress"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())

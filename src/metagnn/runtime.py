@@ -28,7 +28,7 @@ def tune_allocator() -> bool:
     the next step; in small training loops on CPU that made steps 1.5-3x slower here
     (``benchmarks/allocator.py`` measures it). This sets the same three knobs as
     ``MALLOC_MMAP_THRESHOLD_=32MiB MALLOC_TRIM_THRESHOLD_=1e11 MALLOC_TOP_PAD_=1GiB`` via
-    ``mallopt``. It is a no-op off glibc, when the environment already sets any of these, or with
+    ``mallopt`` (whose int argument caps the trim threshold at 2 GiB - 1). It is a no-op off glibc, when the environment already sets any of these, or with
     ``METAGNN_TUNE_MALLOC=0``. Returns whether the knobs were set.
     """
     global _allocator_tuned
