@@ -1,4 +1,4 @@
-"""Dataclass configs: validated, serialisable (``to_dict`` / ``from_dict``), saved in checkpoints."""
+"""Dataclass configs built from JSON-like dicts with validation (``from_dict``); saved in checkpoints."""
 
 from __future__ import annotations
 
@@ -48,7 +48,3 @@ def from_dict(cls: type[C], data: dict[str, Any], where: str = "config") -> C:
             raise ConfigError(f"{where}: {key}={value!r} should be of type {hints[key]}")
     values = {k: (float(v) if hints[k] is float else v) for k, v in data.items()}
     return cls(**values)
-
-
-def to_dict(obj: Any) -> dict[str, Any]:
-    return dataclasses.asdict(obj)

@@ -189,8 +189,9 @@ def train(
             bar.set_postfix(loss=f"{running_loss:.3f}", acc=f"{running_acc:.3f}", refresh=False)
             done = step + 1
             pause = stop_after is not None and done >= stop_after and done < cfg.steps
-            if done % cfg.eval_every == 0 or done == cfg.steps or pause:
-                if done % cfg.eval_every == 0 or done == cfg.steps:
+            evaluate_now = done % cfg.eval_every == 0 or done == cfg.steps
+            if evaluate_now or pause:
+                if evaluate_now:
                     validate(done)
                     val = state["history"][-1]["val_accuracy"]
                     bar.set_postfix(
@@ -205,7 +206,7 @@ def train(
         bar.close()
         raise TrainingError(f"interrupted; {last_checkpoint(out, state)}") from None
     bar.close()
-    return finish(task, model, run, out, dev, state, best_weights)
+    return finish(task, model, run, cfg, out, dev, state, best_weights)
 
 
 def last_checkpoint(out: Path, state: dict[str, Any]) -> str:
@@ -218,6 +219,7 @@ def finish(
     task: Task,
     model: Model,
     run: RunConfig,
+    cfg: TrainConfig,
     out: Path,
     dev: torch.device,
     state: dict[str, Any],
@@ -227,7 +229,6 @@ def finish(
     if best_weights is not None:
         model.load_state_dict(best_weights)
     metrics = evaluate(model, task, dev)
-    cfg = from_dict(TrainConfig, run.train, where="train config")
     metrics.update(
         {
             "task": run.task,

@@ -97,10 +97,9 @@ class GroupDecoders(nn.Module):
     and every bias the spec's mean and std.
     """
 
-    def __init__(self, graph: NeuralGraph, d_node: int, d_edge: int, centre: bool = True) -> None:
+    def __init__(self, graph: NeuralGraph, d_node: int, d_edge: int) -> None:
         super().__init__()
         self.graph = graph
-        self.centre = centre
         spec = graph.spec
         self.heads = nn.ModuleDict()
         for p in spec.params:
@@ -114,7 +113,7 @@ class GroupDecoders(nn.Module):
 
     def centres(self, p: ParamSpec) -> bool:
         """Whether tensor ``p`` is centred over its members (it has an interchangeable axis)."""
-        return self.centre and any(a.perm is not None for a in self.graph.spec.axes(p))
+        return any(a.perm is not None for a in self.graph.spec.axes(p))
 
     def raw(self, p: ParamSpec, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> Tensor:
         state = edges[p.name] if p.is_edge else nodes[p.nodes[0]]
