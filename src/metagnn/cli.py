@@ -7,7 +7,9 @@ Every subcommand is callable in-process as ``main(argv)``; bad input ends in a o
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import pkgutil
 import sys
 import time
 from importlib import resources
@@ -257,6 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", default="metagnn,gmlp,flat,direct")
     common_train(p)
     p.set_defaults(func=cmd_quickstart)
+
+    # Larger command groups (analyze, bench, reproduce, ...) live in metagnn.commands, one module each,
+    # exposing ``add_parser(sub)`` that registers its subcommand(s) with ``set_defaults(func=...)``.
+    import metagnn.commands
+
+    for info in sorted(pkgutil.iter_modules(metagnn.commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"metagnn.commands.{info.name}").add_parser(sub)
     return parser
 
 
