@@ -236,13 +236,23 @@ def test_initial_weight_blocks_have_random_init_spectral_norm(name: str) -> None
 @pytest.mark.parametrize("spec_name", ["mlp", "transformer"])
 @pytest.mark.parametrize("name", list(TINY))
 def test_gradients_reach_every_parameter(name: str, spec_name: str, gen: torch.Generator) -> None:
-    """A loss on the target's outputs gives every model parameter a nonzero gradient (no dead weights)."""
+    """In float64, every trainable parameter gets a real gradient, and every frozen one (an offset that
+    a centring removes) would get exactly none: freezing removes rounding noise, never a live weight."""
     spec = TINY_SPECS[spec_name]()
-    model = build(name, spec).train()
-    out = model(torch.randn(3, INTENT_DIM), batch_inputs(spec, 3, 8, gen))
-    (out * torch.randn(out.shape, generator=gen)).sum().backward()
-    dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.any()]
-    assert not dead, f"{len(dead)} parameter tensors get no gradient, e.g. {dead[:4]}"
+    model = build(name, spec).double().train()
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    for p in model.parameters():
+        p.requires_grad_(True)
+    x = batch_inputs(spec, 3, 8, gen)
+    out = model(torch.randn(3, INTENT_DIM, dtype=torch.float64), x.double() if x.is_floating_point() else x)
+    (out * torch.randn(out.shape, generator=gen, dtype=torch.float64)).sum().backward()
+    size = {n: 0.0 if p.grad is None else p.grad.abs().max().item() for n, p in model.named_parameters()}
+    scale = max(size.values())
+    dead = [n for n in size if n not in frozen and size[n] < 1e-9 * scale]
+    assert not dead, f"{len(dead)} trainable parameter tensors get no gradient, e.g. {dead[:4]}"
+    live = [n for n in frozen if size[n] > 1e-12 * scale]
+    assert not live, f"frozen parameters with a real gradient: {live[:4]}"
+    assert bool(frozen) == (name in ("metagnn", "gmlp"))  # the tied models have centred codes
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

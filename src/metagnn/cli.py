@@ -93,10 +93,16 @@ def run_config(args: argparse.Namespace, model: str) -> RunConfig:
 
 def cmd_train(args: argparse.Namespace) -> int:
     metrics = train(
-        run_config(args, args.model), args.out, resume=args.resume, device=args.device, progress=not args.no_progress
+        run_config(args, args.model),
+        args.out,
+        resume=args.resume,
+        device=args.device,
+        progress=not args.no_progress,
+        log_batches=args.log_batches,
     )
-    print(format_table([metrics]))
-    print(f"run folder: {args.out}")
+    if metrics is not None:  # under torchrun, rank 0 reports
+        print(format_table([metrics]))
+        print(f"run folder: {args.out}")
     return 0
 
 
@@ -231,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="metagnn", help=f"model name ({', '.join(MODELS.names())})")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the checkpoint in --out")
+    p.add_argument(
+        "--log-batches", action="store_true", help="log each step's intents and examples to OUT/batches.rank<R>.jsonl"
+    )
     common_train(p)
     p.set_defaults(func=cmd_train)
 

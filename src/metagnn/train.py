@@ -3,22 +3,31 @@
 End to end through the program's output: per step, sample intents and examples, synthesize
 weights (hypernetworks) or predict directly (Direct), take the task loss, step AdamW. Validation
 accuracy picks the best step; the OOD intents are never looked at here.
+
+The same loop runs under ``torchrun`` (see :mod:`metagnn.distributed`). SIGINT / SIGTERM stop it
+at the next step boundary with a checkpoint of that step, so an interrupted run loses nothing.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from metagnn import checkpoint as ckpt
 from metagnn.config import from_dict
+from metagnn.distributed import World, close_world, init_world
 from metagnn.errors import CheckpointError, ConfigError, TrainingError
 from metagnn.evaluate import evaluate
 from metagnn.models import Model, build_model
@@ -80,6 +89,30 @@ def build(run: RunConfig) -> tuple[Task, Model, TrainConfig]:
     return task, model, from_dict(TrainConfig, run.train, where="train config")
 
 
+class StopRequests:
+    """While active, SIGINT and SIGTERM ask the loop to stop at the next step boundary; a second SIGINT
+    interrupts at once. (Signal handlers can only be set from the main thread; elsewhere this is inert.)"""
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.signal is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(signum).name
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
 def train(
     run: RunConfig,
     out: Path | str,
@@ -87,15 +120,35 @@ def train(
     device: str | None = None,
     progress: bool = True,
     stop_after: int | None = None,
+    log_batches: bool = False,
 ) -> dict[str, Any] | None:
     """Train one model on one task into run folder ``out``; returns the final metrics (also saved).
 
     ``stop_after=k`` ends this call after step ``k`` with a checkpoint written (returns ``None``);
-    a later call with ``resume=True`` continues exactly where it stopped.
+    a later call with ``resume=True`` continues exactly where it stopped. Under ``torchrun`` every
+    rank calls this; rank 0 returns the metrics, the others ``None``. ``log_batches`` appends, per
+    step, the intents and example slots this process trained on to ``out/batches.rank<R>.jsonl``.
     """
     tune_allocator()
-    out = Path(out)
-    dev = pick_device(device)
+    world, dev = init_world(device)
+    try:
+        with StopRequests() as stop:
+            return _train(run, Path(out), world, dev, resume, progress, stop_after, log_batches, stop)
+    finally:
+        close_world(world)
+
+
+def _train(
+    run: RunConfig,
+    out: Path,
+    world: World,
+    dev: torch.device,
+    resume: bool,
+    progress: bool,
+    stop_after: int | None,
+    log_batches: bool,
+    stop: StopRequests,
+) -> dict[str, Any] | None:
     task, model, cfg = build(run)
     model.to(dev)
     run_dict = asdict(run)
@@ -129,8 +182,11 @@ def train(
             raise CheckpointError(f"{out / ckpt.CHECKPOINT}: step {start_step} is outside 0..{cfg.steps}")
         best = ckpt.unprefixed("best", tensors)
         best_weights = best or None
-    else:
-        ckpt.write_json(out / ckpt.CONFIG, {**run_dict, "spec": task.spec.to_dict(), "provenance": provenance(dev)})
+    elif world.is_main:
+        ckpt.write_json(
+            out / ckpt.CONFIG,
+            {**run_dict, "spec": task.spec.to_dict(), "provenance": provenance(dev, world_size=world.size)},
+        )
 
     def save() -> None:
         opt_tensors, opt_meta = ckpt.optimizer_tensors(opt)
@@ -156,27 +212,44 @@ def train(
             state["best_val"], state["best_step"] = score, step
             best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
+    state["world_size"] = world.size
     train_intents = task.splits["train"]
+    k = min(cfg.intents_per_step, len(train_intents))
+    mine_i, mine_x = world.shard(k, cfg.examples_per_intent)
+    net: torch.nn.Module = model
+    if world.size > 1:
+        net = DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
+    batch_log = open(out / f"batches.rank{world.rank}.jsonl", "a") if log_batches else None  # noqa: SIM115
     start = state["step"]
     running_loss, running_acc = state.get("running", [float("nan"), float("nan")])
     t0 = time.perf_counter() - state["wall_time"]
     bar = tqdm(
-        total=cfg.steps, initial=start, disable=not progress, desc=f"{run.task}/{run.model}", dynamic_ncols=True,
-        mininterval=0.1 if sys.stderr.isatty() else 30.0,  # a log file gets a line every 30 s, not every step
+        total=cfg.steps, initial=start, disable=not (progress and world.is_main), desc=f"{run.task}/{run.model}",
+        dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0,  # a log file: a line every 30 s
     )  # fmt: skip
     model.train()
     try:
         for step in range(start, cfg.steps):
-            k = min(cfg.intents_per_step, len(train_intents))
             pick = torch.randperm(len(train_intents), generator=gen)[:k]
             intents = [train_intents[i] for i in pick.tolist()]
-            x, y = task.sample(intents, cfg.examples_per_intent, gen)
+            x, y = task.sample(intents, cfg.examples_per_intent, gen)  # the global batch, the same on every rank
+            intents, x, y = intents[mine_i], x[mine_i, mine_x], y[mine_i, mine_x]
+            if batch_log is not None:
+                record = {
+                    "step": step,
+                    "rank": world.rank,
+                    "world_size": world.size,
+                    "intents": [task.intent_key(i) for i in intents],
+                    "intent_slots": [mine_i.start, mine_i.stop],
+                    "example_slots": [mine_x.start, mine_x.stop],
+                }
+                batch_log.write(json.dumps(record) + "\n")
             u, x, y = task.intent_features(intents).to(dev), x.to(dev), y.to(dev)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(step)
-            out_ = model(u, x)
+            out_ = net(u, x)
             loss = task.loss(out_, y, intents)
-            if not torch.isfinite(loss):
+            if world.any([not bool(torch.isfinite(loss))], dev)[0]:  # every rank stops before the gradient all-reduce
                 raise TrainingError(f"loss is {loss.item()} at step {step}; {last_checkpoint(out, state)}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -188,9 +261,10 @@ def train(
             bar.update(1)
             bar.set_postfix(loss=f"{running_loss:.3f}", acc=f"{running_acc:.3f}", refresh=False)
             done = step + 1
-            pause = stop_after is not None and done >= stop_after and done < cfg.steps
+            interrupted = world.any([stop.signal is not None], dev)[0]
+            pause = (interrupted or (stop_after is not None and done >= stop_after)) and done < cfg.steps
             evaluate_now = done % cfg.eval_every == 0 or done == cfg.steps
-            if evaluate_now or pause:
+            if (evaluate_now or pause) and world.is_main:
                 if evaluate_now:
                     validate(done)
                     val = state["history"][-1]["val_accuracy"]
@@ -200,13 +274,19 @@ def train(
                 state.update(step=done, wall_time=time.perf_counter() - t0, running=[running_loss, running_acc])
                 save()
             if pause:
-                bar.close()
+                if interrupted:
+                    raise TrainingError(
+                        f"stopped by {stop.signal or 'another process'} after step {done}; "
+                        f"the checkpoint in {out} holds it and resumes with --resume"
+                    )
                 return None
     except KeyboardInterrupt:
-        bar.close()
         raise TrainingError(f"interrupted; {last_checkpoint(out, state)}") from None
-    bar.close()
-    return finish(task, model, run, cfg, out, dev, state, best_weights)
+    finally:
+        bar.close()
+        if batch_log is not None:
+            batch_log.close()
+    return finish(task, model, run, cfg, out, dev, state, best_weights) if world.is_main else None
 
 
 def last_checkpoint(out: Path, state: dict[str, Any]) -> str:
@@ -244,7 +324,7 @@ def finish(
             "wall_time_s": round(state["wall_time"], 2),
             "history": state["history"],
             "config": asdict(run),
-            "provenance": provenance(dev),
+            "provenance": provenance(dev, world_size=state.get("world_size", 1)),
         }
     )
     ckpt.write_json(out / ckpt.METRICS, metrics)

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from metagnn.errors import ConfigError
 from metagnn.models.base import mlp
-from metagnn.models.tied import TiedHypernetwork, centred, key
+from metagnn.models.tied import TiedHypernetwork, centred, freeze_if_centred, key
 from metagnn.registry import MODELS
 from metagnn.spec import TargetSpec
 
@@ -50,12 +50,17 @@ class EdgeBlockLayer(nn.Module):
         self.to_cols = nn.Linear(d_edge, d_node) if send_cols else None
 
     def forward(self, e: Tensor, h_rows: Tensor, h_cols: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        pair = self.from_rows(h_rows)[:, :, None] + self.from_cols(h_cols)[:, None, :]
-        pair = pair + centred(self.rows_x(h_rows))[:, :, None] * centred(self.cols_x(h_cols))[:, None, :]
-        z = torch.relu(self.norm(e) + pair)
+        # The block-sized tensors (B, n_rows, n_cols, De) dominate the cost: each pass over one is
+        # a memory sweep. The row and column terms are added in place into the LayerNorm's output
+        # (whose backward does not read it), so one block-sized buffer carries the whole sum.
+        z = self.norm(e)
+        z += self.from_rows(h_rows)[:, :, None]
+        z += self.from_cols(h_cols)[:, None, :]
+        z.addcmul_(centred(self.rows_x(h_rows))[:, :, None], centred(self.cols_x(h_cols))[:, None, :])
+        z = z.relu_()
         m_rows = self.to_rows(z.mean(2)) if self.to_rows is not None else None
         m_cols = self.to_cols(z.mean(1)) if self.to_cols is not None else None
-        return e + self.update(z), m_rows, m_cols
+        return self.update(z).add_(e), m_rows, m_cols
 
 
 class NodeUpdate(nn.Module):
@@ -93,6 +98,10 @@ class MetaGNN(TiedHypernetwork):
                     }
                 )
             )
+        for layer in self.edge_layers:
+            for b in g.edge_blocks:
+                freeze_if_centred(layer[key(b.param)].rows_x.bias, members=g.node_pe[b.rows].shape[0])
+                freeze_if_centred(layer[key(b.param)].cols_x.bias, members=g.node_pe[b.cols].shape[0])
         # How many blocks touch each node set: messages are averaged over them.
         self.degree = {n: sum((b.rows == n) + (b.cols == n) for b in g.edge_blocks) for n in g.node_sets}
         self.calibrate(intent_dim)

@@ -50,8 +50,21 @@ class EdgeEncoder(nn.Module):
 
     def forward(self, z: Tensor, pe_rows: Tensor, pe_cols: Tensor) -> Tensor:
         pair = centred(self.rows(pe_rows))[:, None] * centred(self.cols(pe_cols))[None]  # (nr, nc, D)
-        a = self.u(z)[:, None, None] + (1 + self.u_mul(z))[:, None, None] * pair[None]
+        # One pass over the (B, nr, nc, D) block instead of a product and a sum.
+        a = torch.addcmul(self.u(z)[:, None, None], (1 + self.u_mul(z))[:, None, None], pair[None])
         return self.out(a)
+
+
+def freeze_if_centred(offset: Tensor, members: int) -> None:
+    """Freeze an additive offset that a centring over ``members`` (> 1) removes.
+
+    Its gradient is exactly zero, but in floating point it is rounding noise of about 1e-17, and
+    Adam divides by the gradient's own scale: the offset would take lr-sized random steps, which
+    change nothing in exact arithmetic yet make runs that differ only in summation order (one
+    process vs DDP, other thread counts) drift apart. It stays a parameter (same checkpoint keys).
+    """
+    if members > 1:
+        offset.requires_grad_(False)
 
 
 def centred(x: Tensor, dim: int = -2) -> Tensor:
@@ -79,6 +92,10 @@ class GroupEncoders(nn.Module):
                 for b in graph.edge_blocks
             }
         )
+        for b in graph.edge_blocks:
+            enc = self.edges[key(b.param)]
+            for lin, n in ((enc.rows, b.rows), (enc.cols, b.cols)):
+                freeze_if_centred(lin.bias, members=pe[n].shape[0])
 
     def forward(self, z: Tensor, pe: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         nodes = {n: self.nodes[key(n)](z, pe[n]) for n in self.node_sets}
@@ -108,6 +125,8 @@ class GroupDecoders(nn.Module):
             nn.init.normal_(head[1].weight, std=d**-0.5)
             if head[1].bias is not None:
                 nn.init.zeros_(head[1].bias)
+            if self.centres(p):  # the tensor is centred: the LayerNorm's shift moves every entry alike
+                freeze_if_centred(head[0].bias, members=2)
             self.heads[key(p.name)] = head
         self.log_gain = nn.ParameterDict({key(p.name): nn.Parameter(torch.zeros(())) for p in spec.params})
 
