@@ -244,6 +244,7 @@ def _train(
                     "example_slots": [mine_x.start, mine_x.stop],
                 }
                 batch_log.write(json.dumps(record) + "\n")
+                batch_log.flush()  # whole lines survive a SIGKILL
             u, x, y = task.intent_features(intents).to(dev), x.to(dev), y.to(dev)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(step)
