@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.torch import save_file
 
 from metagnn.checkpoint import CHECKPOINT, CONFIG, load_tensors, save_tensors
@@ -150,3 +152,20 @@ def test_state_that_is_not_a_json_object_is_refused(tmp_path: Path) -> None:
     save_file({"w": torch.zeros(2)}, str(path), metadata=meta)
     with pytest.raises(CheckpointError):
         load_tensors(path)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(where=st.floats(0.0, 1.0, exclude_max=True), xor=st.integers(1, 255))
+def test_any_changed_byte_is_caught(saved: Path, where: float, xor: int) -> None:
+    """Changing any single byte (header, JSON state or tensor data) gives a CheckpointError, unless the
+    change means nothing (JSON whitespace in the header's padding): a damaged checkpoint never loads as
+    silently different weights or state."""
+    data = bytearray(saved.read_bytes())
+    damaged = saved.parent / "damaged.safetensors"
+    data[int(where * len(data))] ^= xor
+    damaged.write_bytes(bytes(data))
+    try:
+        tensors, state = load_tensors(damaged)
+    except CheckpointError:
+        return
+    assert state == STATE and all(torch.equal(tensors[k], v) for k, v in TENSORS.items())
