@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
 import sys
 import time
@@ -115,6 +116,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         {"task": run.task, "model": run.model, "seed": run.seed, "run_dir": str(args.run_dir),
          "provenance": provenance(device)}
     )  # fmt: skip
+    arc_dir = args.arc_dir or (os.environ.get("METAGNN_ARC_DIR") if run.task == "arc1d" else None)
+    if arc_dir:
+        if run.task != "arc1d":
+            raise ConfigError(f"--arc-dir runs arc1d programs on real 1D-ARC tasks; this run is of task {run.task!r}")
+        from metagnn.tasks.arc1d.real import format_real_check, real_check
+
+        real = real_check(model, task, arc_dir, device)
+        result.update(real_arc=real, expressible_pair_accuracy=real["expressible_pair_accuracy"])
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -126,6 +135,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         for split in ("id", "val", "ood", "extrapolation", "unseen"):
             if f"{split}_accuracy" in result:
                 print(f"{split + ' accuracy':<24} {result[f'{split}_accuracy']:.4f}")
+        if "real_arc" in result:
+            print(format_real_check(result["real_arc"]))
     return 0
 
 
@@ -248,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intents", default=None, help="comma-separated intents, seen or not (default: every split)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--device", default=None)
+    p.add_argument(
+        "--arc-dir",
+        default=None,
+        help="arc1d runs: also run the programs on every real 1D-ARC task in this folder (default: $METAGNN_ARC_DIR)",
+    )
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("synthesize", help="write the weights of one program")

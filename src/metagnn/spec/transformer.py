@@ -35,16 +35,28 @@ def transformer(
     n_layers: int = 1,
     layernorm: bool = False,
     intent_dim: int = 0,
+    readout: str = "last",
+    causal: bool = True,
 ) -> TargetSpec:
-    """A Transformer reading ``n_ctx`` tokens and emitting ``n_classes`` logits at the last position.
+    """A Transformer reading ``n_ctx`` tokens and emitting ``n_classes`` logits.
 
     Weight layouts: ``W_E (vocab, d)``, ``W_pos (n_ctx, d)``, ``W_Q/W_K/W_V/W_O (heads, d_head, d)``,
     ``W_in (d_mlp, d)``, ``W_out (d, d_mlp)``, ``W_U (d, n_classes)``. With ``intent_dim > 0``
     (the Direct baseline only) the intent features enter as one extra token in front.
+
+    ``readout="last"`` (default) emits logits at the last position only, output ``(N, n_classes)``;
+    ``readout="all"`` emits them at every input position, output ``(N, n_ctx, n_classes)`` (a
+    per-cell classifier, e.g. for 1D-ARC rows). ``causal=False`` lets every position attend to every
+    other one. Neither option adds a parameter or changes a symmetry: positions stay a fixed axis,
+    so the declared permutations are the same in every mode. The defaults are the original model.
     """
     d_head = d_head if d_head is not None else d_model // n_heads
     if min(vocab, n_ctx, n_classes, d_model, n_heads, d_head, d_mlp, n_layers) < 1:
         raise SpecError("transformer sizes must all be positive")
+    if readout not in ("last", "all"):
+        raise SpecError(f"transformer readout must be 'last' or 'all', got {readout!r}")
+    if not isinstance(causal, bool):
+        raise SpecError(f"transformer causal must be true or false, got {causal!r}")
     ctx = n_ctx + (1 if intent_dim else 0)
     resid = Axis(d_model, perm="resid")
     node_sets = [
@@ -90,7 +102,7 @@ def transformer(
     if layernorm:
         params += [ParamSpec("ln_final.weight", ("resid",), 0.1, 1.0), ParamSpec("ln_final.bias", ("resid",), 0.1)]
     params.append(ParamSpec("unembed.W_U", ("resid", "classes"), 1 / math.sqrt(d_model)))
-    causal = torch.ones(ctx, ctx, dtype=torch.bool).tril()
+    causal_mask = torch.ones(ctx, ctx, dtype=torch.bool).tril()
 
     def norm(p: Mapping[str, Tensor], name: str, h: Tensor) -> Tensor:
         if not layernorm:
@@ -110,13 +122,16 @@ def transformer(
             k = torch.einsum("ntd,hkd->nhtk", hn, p[f"{b}.attn.W_K"])
             v = torch.einsum("ntd,hkd->nhtk", hn, p[f"{b}.attn.W_V"])
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(d_head)
-            scores = scores.masked_fill(~causal[:t, :t].to(scores.device), float("-inf"))
+            if causal:
+                scores = scores.masked_fill(~causal_mask[:t, :t].to(scores.device), float("-inf"))
             z = scores.softmax(dim=-1) @ v
             h = h + torch.einsum("nhtk,hkd->ntd", z, p[f"{b}.attn.W_O"])
             hn = norm(p, f"{b}.ln2", h)
             act = torch.relu(hn @ p[f"{b}.mlp.W_in"].T + p[f"{b}.mlp.b_in"])
             h = h + act @ p[f"{b}.mlp.W_out"].T + p[f"{b}.mlp.b_out"]
         h = norm(p, "ln_final", h)
+        if readout == "all":
+            return h[:, t - x.shape[1] :] @ p["unembed.W_U"]  # every input position (not the intent token)
         return h[:, -1] @ p["unembed.W_U"]
 
     kwargs = dict(
@@ -130,5 +145,7 @@ def transformer(
         n_layers=n_layers,
         layernorm=layernorm,
         intent_dim=intent_dim,
+        readout=readout,
+        causal=causal,
     )
     return TargetSpec("transformer", kwargs, tuple(node_sets), tuple(params), forward)

@@ -1,4 +1,4 @@
-"""Tasks behind one registry: ``addmod``, ``sumfirst``."""
+"""Tasks behind one registry: ``addmod``, ``sumfirst``, ``arc1d``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from metagnn.config import from_dict
 from metagnn.registry import TASKS
-from metagnn.tasks import addmod, sumfirst  # noqa: F401  (registers the built-ins)
+from metagnn.tasks import addmod, arc1d, sumfirst  # noqa: F401  (registers the built-ins)
 from metagnn.tasks.base import SPLITS, Intent, Task
 
 

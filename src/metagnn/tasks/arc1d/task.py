@@ -1,0 +1,154 @@
+"""1D-ARC rules (SPEC 3): ``U = (rule, direction, k)``, ``X`` = a row of colours, ``Y`` = the rule's output row.
+
+Rows are padded to ``width`` cells with the token ``PAD`` (= 10, after the colours 0..9); the
+target emits 10 colour logits at every position, and an example is right when every unpadded cell
+of the row is (exact match over the whole row). Intents travel through configs, checkpoints and
+tables as their canonical text (``shift-inverse-3``, ``fill-forward``, ``recolour-7``, ``flip``;
+see :mod:`metagnn.tasks.arc1d.rules`), which is JSON-native; :func:`~metagnn.tasks.arc1d.rules.parse_intent`
+gives the structured ``(rule, direction, k)``.
+
+The target ``S`` is a non-causal Transformer with a per-position readout (``docs/arc1d.md`` explains
+why it can express every rule). Training data come from :mod:`metagnn.tasks.arc1d.generator` only.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from metagnn.errors import ConfigError, IntentError
+from metagnn.registry import TASKS
+from metagnn.spec import TargetSpec, build_target
+from metagnn.tasks.arc1d.generator import sample_pair
+from metagnn.tasks.arc1d.rules import N_COLOURS, RULES, Intent, Row, all_intents, check_intent, parse_intent
+from metagnn.tasks.base import Task
+
+PAD = N_COLOURS  # padding token beyond a row's end
+IGNORE = -1  # target value of padded cells (skipped by the loss and the metric)
+VAL = ["shift-inverse-1", "recolour-4"]
+OOD = ["shift-inverse-3", "shift-forward-4", "mirror-inverse", "pcopy-inverse", "recolour-7"]
+TRAIN = [i.key for i in all_intents() if i.key not in VAL + OOD]
+
+
+@dataclass
+class Arc1DConfig:
+    width: int = 36
+    min_length: int = 7
+    train: list[str] = field(default_factory=lambda: list(TRAIN))
+    val: list[str] = field(default_factory=lambda: list(VAL))
+    ood: list[str] = field(default_factory=lambda: list(OOD))
+    extrapolation: list[str] = field(default_factory=list)
+    test_examples: int = 512
+    split_seed: int = 0
+    target: dict[str, Any] = field(default_factory=lambda: {"d_model": 32, "n_heads": 4, "d_mlp": 64, "n_layers": 2})
+
+
+def encode_rows(rows: Sequence[Sequence[int]], width: int, fill: int = PAD) -> Tensor:
+    """Rows of colours -> a ``(len(rows), width)`` long tensor, padded with ``fill`` beyond each row's end."""
+    out = torch.full((len(rows), width), fill, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
+
+
+@TASKS.register("arc1d")
+class Arc1D(Task):
+    name = "arc1d"
+    Config = Arc1DConfig
+
+    def __init__(self, cfg: Arc1DConfig) -> None:
+        if not 7 <= cfg.min_length <= cfg.width:
+            raise ConfigError(
+                f"arc1d: need 7 <= min_length <= width, got min_length={cfg.min_length}, width={cfg.width}"
+            )
+        if cfg.test_examples < 1:
+            raise ConfigError(f"arc1d: test_examples must be positive, got {cfg.test_examples}")
+        for split in ("train", "val", "ood", "extrapolation"):  # canonical text, so splits compare exactly
+            setattr(cfg, split, [self.parse_intent(t) for t in getattr(cfg, split)])
+        super().__init__(cfg)
+        fixed = sorted({"vocab", "n_ctx", "n_classes", "readout", "causal", "intent_dim"} & set(cfg.target))
+        if fixed:
+            raise ConfigError(f"arc1d: the target's {', '.join(fixed)} follow from the task and may not be set")
+        target = {"n_layers": 2, **cfg.target, "readout": "all", "causal": False}
+        self._spec = build_target("transformer", vocab=N_COLOURS + 1, n_ctx=cfg.width, n_classes=N_COLOURS, **target)
+        self._tests: dict[str, tuple[Tensor, Tensor]] = {}
+
+    # --- intents -------------------------------------------------------------------------
+    def parse_intent(self, text: str) -> str:
+        """``shift-inverse-3`` etc. -> the canonical key (an intent given as a tuple is accepted too)."""
+        if isinstance(text, (tuple, list)) and len(text) == 3:
+            return check_intent(Intent(*text)).key
+        return parse_intent(text).key
+
+    def check_intent(self, intent: Any) -> str:
+        key = self.parse_intent(intent)
+        if key != intent:
+            raise IntentError(f"arc1d: intent {intent!r} is not in canonical form (write {key!r})")
+        return key
+
+    def intent_features(self, intents: Sequence[str]) -> Tensor:
+        """Per intent: one-hot rule (6), direction (+1 / -1), ``k / 9``, signed shift ``+-k / 4``, and
+        ``cos, sin`` of ``2 pi k / 9`` and ``4 pi k / 9`` (all 0 for rules without k). Shape ``(B, 13)``."""
+        rows = []
+        for key in intents:
+            rule, direction, k = parse_intent(key)
+            sign = 1.0 if direction == "forward" else -1.0
+            onehot = [float(rule == r) for r in RULES]
+            if k is None:
+                kf = [0.0] * 6
+            else:
+                a = 2 * math.pi * k / 9
+                kf = [k / 9, sign * k / 4 if rule == "shift" else 0.0, math.cos(a), math.sin(a), math.cos(2 * a),
+                      math.sin(2 * a)]  # fmt: skip
+            rows.append([*onehot, sign, *kf])
+        return torch.tensor(rows, dtype=torch.float32)
+
+    # --- data ----------------------------------------------------------------------------
+    @property
+    def spec(self) -> TargetSpec:
+        return self._spec
+
+    def _examples(self, pairs: Sequence[tuple[Row, Row]]) -> tuple[Tensor, Tensor]:
+        x = encode_rows([p[0] for p in pairs], self.cfg.width)
+        y = encode_rows([p[1] for p in pairs], self.cfg.width, fill=IGNORE)
+        return x, y
+
+    def _pairs(self, key: str, n: int, rng: random.Random) -> list[tuple[Row, Row]]:
+        intent = parse_intent(key)
+        return [sample_pair(intent, rng, self.cfg.width, self.cfg.min_length) for _ in range(n)]
+
+    def sample(self, intents: Sequence[str], n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Fresh rows: ``x (B, n, width)`` tokens, ``y (B, n, width)`` colours (``-1`` on padding)."""
+        rng = random.Random(int(torch.randint(2**62, (1,), generator=generator)))
+        xs, ys = zip(*(self._examples(self._pairs(key, n, rng)) for key in intents), strict=True)
+        return torch.stack(xs), torch.stack(ys)
+
+    def test_set(self, intent: str) -> tuple[Tensor, Tensor]:
+        """A fixed set of ``test_examples`` rows per intent, drawn from ``split_seed`` (not the training seed)."""
+        key = self.check_intent(intent)
+        if key not in self._tests:
+            index = [i.key for i in all_intents()].index(key)
+            rng = random.Random(self.cfg.split_seed * 1009 + 7919 * (index + 1))
+            self._tests[key] = self._examples(self._pairs(key, self.cfg.test_examples, rng))
+        return self._tests[key]
+
+    # --- metric --------------------------------------------------------------------------
+    def loss(self, out: Tensor, y: Tensor, intents: Sequence[str]) -> Tensor:
+        """Cross-entropy over the unpadded cells; ``out (B, N, width, 10)``, ``y (B, N, width)``."""
+        return F.cross_entropy(out.flatten(0, -2), y.flatten(), ignore_index=IGNORE)
+
+    def correct(self, out: Tensor, y: Tensor, intents: Sequence[str]) -> Tensor:
+        """Exact match over every unpadded cell of the row, bool ``(B, N)``."""
+        return ((out.argmax(-1) == y) | (y == IGNORE)).all(-1)
+
+    def chance(self, intent: str) -> float:
+        """Exact-match rate of copying the input row (the trivial program), on the intent's test rows."""
+        x, y = self.test_set(intent)
+        return float(((x == y) | (y == IGNORE)).all(-1).float().mean())
