@@ -49,6 +49,6 @@ class MetaMLP(Hypernetwork):
 
     def synthesize(self, u: Tensor) -> Theta:
         gain = torch.repeat_interleave(self.log_gain.exp(), torch.tensor(self.sizes, device=u.device))
-        flat = self.mean + self.std * gain * self.head(self.body(u))
+        flat = torch.addcmul(self.mean, self.std * gain, self.head(self.body(u)))  # one pass over (B, P)
         chunks = flat.split(self.sizes, dim=1)
         return {p.name: c.reshape(u.shape[0], *self.spec.shape(p)) for p, c in zip(self.spec.params, chunks)}

@@ -61,14 +61,15 @@ class GlobalMixRound(nn.Module):
             else h
             for n, h in nodes.items()
         }
-        edges = {
-            p: e
-            + self.edge_update[key(p)](
-                torch.relu(self.edge_norm[key(p)](e) + self.edge_ctx[key(p)](ctx)[:, None, None])
-            )
-            for p, e in edges.items()
-        }
+        edges = {p: self.update_edges(p, e, ctx) for p, e in edges.items()}
         return nodes, edges
+
+    def update_edges(self, p: str, e: Tensor, ctx: Tensor) -> Tensor:
+        """``e + L(relu(LN(e) + C ctx))`` with one block-sized buffer: the sums are taken in place
+        (the LayerNorm's and the linear map's backward passes do not read their outputs)."""
+        z = self.edge_norm[key(p)](e)
+        z += self.edge_ctx[key(p)](ctx)[:, None, None]
+        return self.edge_update[key(p)](z.relu_()).add_(e)
 
 
 @MODELS.register("gmlp")
