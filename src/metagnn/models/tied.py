@@ -139,8 +139,11 @@ class GroupDecoders(nn.Module):
         return self.heads[key(p.name)](state).squeeze(-1)
 
     @torch.no_grad()
-    def calibrate(self, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> None:
+    def calibrate(self, raw_outputs: dict[str, Tensor]) -> None:
         """Centre each head's output and scale it to the size of a random init of unit std.
+
+        ``raw_outputs`` maps every parameter name to its head's output on probe intents,
+        ``(n_probes, n_rows, n_cols)`` for a weight and ``(n_probes, n)`` for a bias.
 
         A weight block is scaled by its spectral norm, not its entry std: generated blocks have a
         more skewed spectrum than i.i.d. draws, and with the same entry std they would amplify
@@ -149,7 +152,7 @@ class GroupDecoders(nn.Module):
         matrix with std 1, ``sqrt(n_rows) + sqrt(n_cols)``; a bias has std 1.
         """
         for p in self.graph.spec.params:
-            raw = self.raw(p, nodes, edges)
+            raw = raw_outputs[p.name]
             centred_raw = raw - raw.mean()
             if p.is_edge:
                 nr, nc = raw.shape[1], raw.shape[2]
@@ -221,9 +224,18 @@ class TiedHypernetwork(Hypernetwork):
     def calibrate(self, intent_dim: int) -> None:
         """Data-independent output calibration on random probe intents (call at the end of ``__init__``)."""
         probe = torch.randn(16, intent_dim, generator=torch.Generator().manual_seed(self.cfg.pe_seed))
+        # Probes go through in chunks of at most 2**20 edges (the 16 at once up to ~65k edges), so
+        # that construction never holds more edge states than a training step: each intent is
+        # processed independently, so chunking changes nothing but memory.
+        chunk = max(1, min(len(probe), 2**20 // max(1, self.graph.num_edges)))
+        parts: dict[str, list[Tensor]] = {p.name: [] for p in self.spec.params}
         with torch.no_grad():
-            nodes, edges = self.mix(*self.encode(probe))
-        self.decoders.calibrate(nodes, edges)
+            for u in probe.split(chunk):
+                nodes, edges = self.mix(*self.encode(u))
+                for p in self.spec.params:
+                    parts[p.name].append(self.decoders.raw(p, nodes, edges))
+                del nodes, edges
+        self.decoders.calibrate({name: torch.cat(v) for name, v in parts.items()})
 
     def encode(self, u: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Initial node and edge states."""
