@@ -91,6 +91,8 @@ def parse_intent(text: str) -> Intent:
         raise IntentError(f"arc1d: intent {text!r} is not text; {form}")
     parts = text.strip().lower().split("-")
     rule = parts.pop(0)
+    if rule not in RULES:
+        raise IntentError(f"arc1d: unknown rule {rule!r} in intent {text!r}; {form}")
     direction = parts.pop(0) if parts and parts[0] in DIRECTIONS else "forward"
     k: int | None = None
     if parts:
