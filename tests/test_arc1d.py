@@ -395,8 +395,13 @@ MALFORMED = {
     "too deep": ("1d_fill", json.dumps({"train": [{"input": [[[1]]], "output": [[1]]}], "test": []}), "nested"),
     "colour": ("1d_fill", json.dumps({"train": [{"input": [[1, 12]], "output": [[1, 1]]}], "test": []}), "colour 12"),
     "lengths": ("1d_fill", json.dumps({"train": [{"input": [[1, 0]], "output": [[1]]}], "test": []}), "2 cells"),
-    "too long": ("1d_fill", json.dumps({"train": [{"input": [[1] * 40], "output": [[1] * 40]}],
-                                        "test": [{"input": [[1]], "output": [[1]]}]}), "too long"),  # fmt: skip
+    "too long": (
+        "1d_fill",
+        json.dumps(
+            {"train": [{"input": [[1] * 40], "output": [[1] * 40]}], "test": [{"input": [[1]], "output": [[1]]}]}
+        ),
+        "too long",
+    ),  # fmt: skip
 }
 
 
