@@ -286,7 +286,8 @@ def gradient_symmetricity(
 def restricted_excluded_loss(
     logits: Tensor, mlp_post: Tensor, theta: Mapping[str, Tensor], p: int, freqs: Sequence[int], n_layers: int
 ) -> dict[str, float]:
-    """Nanda et al.'s restricted and excluded loss (module docstring) and the model's own loss.
+    """Nanda et al.'s restricted and excluded loss (module docstring), the model's own loss, and the
+    accuracy of the restricted and excluded logits.
 
     ``logits (p^2, p)``, ``mlp_post (p^2, d_mlp)`` in row-major ``(a, b)`` order.
     """
@@ -303,6 +304,8 @@ def restricted_excluded_loss(
         "loss": float(F.cross_entropy(lg, y)),
         "restricted_loss": float(F.cross_entropy(restricted, y)),
         "excluded_loss": float(F.cross_entropy(excluded, y)),
+        "restricted_accuracy": float((restricted.argmax(-1) == y).double().mean()),
+        "excluded_accuracy": float((excluded.argmax(-1) == y).double().mean()),
     }
 
 
@@ -320,9 +323,9 @@ def analyze_clock(
     Returns:
         ``{"p", "accuracy" (all p^2 pairs), "embedding": spectrum, "unembedding": spectrum,
         "pca": pca_clock, "logit_share", "loss", "restricted_loss", "excluded_loss",
-        "gradient_symmetricity", "distance_irrelevance"}``; ``restricted_loss`` and
-        ``excluded_loss`` are ``None`` with a final LayerNorm (logits are then not linear in the
-        MLP activations).
+        "restricted_accuracy", "excluded_accuracy", "gradient_symmetricity", "distance_irrelevance"}``;
+        the restricted/excluded figures are ``None`` with a LayerNorm (logits are then not linear
+        in the MLP activations).
     """
     check_prime_size(p)
     check_addmod_target(spec, p)
@@ -344,7 +347,8 @@ def analyze_clock(
         "logit_share": logit_share(logits.reshape(p, p, p), emb["key_frequencies"]),
     }
     if spec.kwargs["layernorm"]:
-        result.update(loss=float(F.cross_entropy(logits, y)), restricted_loss=None, excluded_loss=None)
+        result["loss"] = float(F.cross_entropy(logits, y))
+        result.update(dict.fromkeys(("restricted_loss", "excluded_loss", "restricted_accuracy", "excluded_accuracy")))
     else:
         result.update(
             restricted_excluded_loss(
