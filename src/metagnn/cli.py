@@ -307,6 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     except MetaGNNError as e:
         print(f"metagnn: error: {e}", file=sys.stderr)
         return 2
+    except (torch.OutOfMemoryError, RuntimeError) as e:
+        if not isinstance(e, torch.OutOfMemoryError) and "can't allocate memory" not in str(e):
+            raise  # a bug, not bad input: keep the traceback
+        wanted = str(e).split("allocate ")[1].split(".")[0] if "allocate " in str(e) else "more than is free"
+        print(f"metagnn: error: out of memory (tried to allocate {wanted}): a size in the config or flags "
+              "(vocab, widths, batch) is too large for this machine", file=sys.stderr)  # fmt: skip
+        return 2
     except OSError as e:  # unwritable or missing output path, disk full, ...
         print(f"metagnn: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2

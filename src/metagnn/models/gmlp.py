@@ -34,6 +34,8 @@ class GMLPConfig:
     def __post_init__(self) -> None:
         if min(self.d_intent, self.d_node, self.d_edge, self.d_context, self.pe_dim) < 1 or self.rounds < 0:
             raise ConfigError(f"gmlp config: sizes must be positive and rounds >= 0, got {self}")
+        if self.rounds > 64:  # each round is a layer of modules: a typo like 1e6 would build for hours
+            raise ConfigError(f"gmlp config: rounds={self.rounds} is more than 64")
 
 
 class GlobalMixRound(nn.Module):

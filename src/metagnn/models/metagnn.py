@@ -28,6 +28,8 @@ class MetaGNNConfig:
     def __post_init__(self) -> None:
         if min(self.d_intent, self.d_node, self.d_edge, self.pe_dim) < 1 or self.rounds < 0:
             raise ConfigError(f"metagnn config: sizes must be positive and rounds >= 0, got {self}")
+        if self.rounds > 64:  # each round is a layer of modules: a typo like 1e6 would build for hours
+            raise ConfigError(f"metagnn config: rounds={self.rounds} is more than 64")
 
 
 class EdgeBlockLayer(nn.Module):

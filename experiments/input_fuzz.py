@@ -1,0 +1,253 @@
+"""Feed random and malformed input of every class to the real CLI and tally the outcomes.
+
+    python experiments/input_fuzz.py --cases 100 --out docs/results/reliability.json
+
+Each case runs ``metagnn.cli.main(argv)`` in-process and is classed as
+- ``result``: exit 0 and the output is the right one (e.g. exactly the valid intents were scored);
+- ``clear error``: exit 2 and one line ``metagnn: error: ...`` that names the bad value / file / field;
+- ``FAIL``: anything else: a traceback (an exception escaped ``main``), a wrong exit status, an
+  error message that does not name what was wrong, or a result that is not the expected one.
+docs/reliability.md shows the table this prints. The pytest suite checks the same classes with
+hypothesis at a smaller number of examples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import random
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from metagnn.cli import main
+from metagnn.runtime import provenance
+from metagnn.tasks.addmod import is_prime
+
+TINY = {
+    "addmod": {
+        "vocab": 16,
+        "train": [5, 7, 11],
+        "val": [13],
+        "ood": [3],
+        "target": {"d_model": 8, "n_heads": 2, "d_mlp": 16},
+    },
+    "sumfirst": {"target": {"hidden": [8, 8]}},
+}
+TRAIN = {"steps": 4, "intents_per_step": 2, "examples_per_intent": 8, "eval_every": 2, "warmup": 1}
+MODELS = {"metagnn": {"d_intent": 8, "d_node": 8, "d_edge": 4, "rounds": 1}, "flat": {"d_hidden": 16, "layers": 2}}
+
+
+def call(argv: list[str]) -> tuple[int | None, str, str]:
+    """Run the CLI; an escaping exception is returned as exit status None with its type in stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(argv)
+        except SystemExit as e:  # argparse's own usage errors: exit 2 with a usage line
+            rc = e.code if isinstance(e.code, int) else 1
+        except BaseException as e:  # noqa: BLE001 - a traceback is exactly what this tallies
+            return None, out.getvalue(), f"TRACEBACK {type(e).__name__}: {e}"
+    return rc, out.getvalue(), err.getvalue()
+
+
+def clear_error(rc: int | None, err: str, *needles: str) -> bool:
+    lines = [line for line in err.splitlines() if line.strip()]
+    if rc != 2 or not lines or "Traceback" in err:
+        return False
+    last = lines[-1]  # argparse prints a usage line before its error line
+    return last.startswith("metagnn: error:") and any(n in last for n in needles)
+
+
+def write_config(path: Path, task: str, **sections: dict) -> str:
+    data = {"task_config": TINY.get(task, {}), "train": TRAIN, "models": MODELS}
+    data.update(sections)
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def train_run(root: Path, task: str, model: str) -> Path:
+    out = root / f"{task}-{model}"
+    rc, _, err = call(
+        ["--threads", "1", "train", task, "--model", model, "--config", write_config(root / f"{task}.json", task),
+         "--out", str(out), "--no-progress"]
+    )  # fmt: skip
+    assert rc == 0, err
+    return out
+
+
+# ----- one generator per input class: each returns (argv, judge) --------------------------------------
+
+
+def junk_token(rng: random.Random) -> str:
+    kind = rng.random()
+    if kind < 0.4:
+        return str(rng.randint(-20, 40))
+    if kind < 0.6:
+        return rng.choice(["1e3", "7.0", "0x7", " 5", "+7", "inf", "nan", "", "七", "5;7", "2**3"])
+    return "".join(rng.choice("0123456789abx.-+ ") for _ in range(rng.randint(1, 4)))
+
+
+def intent_case(run: Path, task: str, valid: Callable[[int], bool]) -> Callable[[random.Random], tuple]:
+    def make(rng: random.Random) -> tuple:
+        items = [junk_token(rng) for _ in range(rng.randint(1, 4))]
+        entries = [t.strip() for t in ",".join(items).split(",") if t.strip()]
+
+        def ok(t: str) -> bool:
+            try:
+                return valid(int(t))
+            except ValueError:
+                return False
+
+        bad = [t for t in entries if not ok(t)]
+
+        def judge(rc: int | None, out: str, err: str) -> str:
+            if bad:
+                named = bad[0] in err or (bad[0].lstrip("+-").isdigit() and str(int(bad[0])) in err)
+                return "clear error" if clear_error(rc, err, f"{task}: intent") and named else "FAIL"
+            if rc == 0:
+                scored = set(json.loads(out)["per_intent"])
+                expected = {str(int(t)) for t in entries} if entries else scored
+                return "result" if scored == expected else "FAIL"
+            return "FAIL"
+
+        return ["eval", str(run), f"--intents={','.join(items)}", "--json"], judge
+
+    return make
+
+
+def config_case(root: Path) -> Callable[[random.Random], tuple]:
+    sections = {
+        "train": ["steps", "lr", "intents_per_step", "warmup", "weight_decay", "grad_clip", "eval_every", "stepz"],
+        "task_config": ["vocab", "train", "val", "train_fraction", "split_seed", "target", "vocabb"],
+        "models.metagnn": ["d_node", "rounds", "pe_dim", "resample_pe", "d_nodez"],
+    }
+    values = [-3, 0, 1, 2, 3.5, float("nan"), "x", "", True, None, [], [4], {"a": 1}, 10**12]
+
+    def make(rng: random.Random) -> tuple:
+        section = rng.choice(list(sections))
+        field, value = rng.choice(sections[section]), rng.choice(values)
+        data = {
+            "task_config": dict(TINY["addmod"]),
+            "train": {**TRAIN, "steps": 2},
+            "models": json.loads(json.dumps(MODELS)),
+        }
+        if section == "models.metagnn":
+            data["models"]["metagnn"][field] = value
+        else:
+            data[section][field] = value
+        path = root / f"cfg{rng.random()}.json"
+        path.write_text(json.dumps(data))
+        out = root / f"cfg-run{rng.random()}"
+
+        def judge(rc: int | None, _out: str, err: str) -> str:
+            if rc == 0:  # accepted: it must have been a valid value, and the run must exist
+                return "result" if not field.endswith(("z", "b")) and (out / "metrics.json").exists() else "FAIL"
+            # the message names the field, or (a huge lr / odd but valid values) the numerical fault
+            if clear_error(rc, err, field, "loss is", "out of memory"):
+                return "clear error"
+            return "FAIL"
+
+        argv = ["train", "addmod", "--model", "metagnn", "--config", str(path), "--out", str(out), "--no-progress"]
+        return argv, judge
+
+    return make
+
+
+def checkpoint_case(root: Path, runs: dict[str, Path]) -> Callable[[random.Random], tuple]:
+    def make(rng: random.Random) -> tuple:
+        src = runs["addmod-flat"]
+        case = root / f"ckpt{rng.random()}"
+        shutil.copytree(src, case)
+        ckpt = case / "checkpoint.safetensors"
+        kind = rng.choice(["truncate", "flip", "missing", "other-model", "other-task", "schema", "not-json", "pickle"])
+        data = bytearray(ckpt.read_bytes())
+        if kind == "truncate":
+            ckpt.write_bytes(bytes(data[: rng.randrange(len(data))]))
+        elif kind == "flip":
+            data[rng.randrange(len(data))] ^= rng.randint(1, 255)
+            ckpt.write_bytes(bytes(data))
+        elif kind == "missing":
+            ckpt.unlink()
+        elif kind in ("other-model", "other-task"):
+            other = runs["addmod-metagnn" if kind == "other-model" else "sumfirst-flat"]
+            shutil.copy(other / "checkpoint.safetensors", ckpt)
+        elif kind == "schema":
+            cfg = json.loads((case / "config.json").read_text())
+            cfg["provenance"]["schema_version"] = rng.choice([0, 2, "1", None])
+            (case / "config.json").write_text(json.dumps(cfg))
+        elif kind == "not-json":
+            (case / "config.json").write_bytes(bytes(rng.randrange(256) for _ in range(rng.randint(0, 40))))
+        else:
+            ckpt.write_bytes(b"\x80\x04\x95" + bytes(rng.randrange(256) for _ in range(60)))
+
+        def judge(rc: int | None, out: str, err: str) -> str:
+            if rc == 0:  # only a change that means nothing may load, and then it must score like the original
+                return "result" if kind == "flip" and json.loads(out)["id_accuracy"] == reference else "FAIL"
+            return "clear error" if clear_error(rc, err, str(case)) else "FAIL"
+
+        return ["eval", str(case), "--json"], judge
+
+    _, out, _ = call(["eval", str(runs["addmod-flat"]), "--json"])
+    reference = json.loads(out)["id_accuracy"]
+    return make
+
+
+def main_fuzz() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=100, help="cases per input class")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="write the tallies as JSON here")
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+    torch.set_num_threads(1)  # tiny runs; also keeps the figures independent of the machine's load
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        runs = {
+            f"{t}-{m}": train_run(root, t, m)
+            for t, m in [("addmod", "flat"), ("addmod", "metagnn"), ("sumfirst", "flat")]
+        }
+        classes = {
+            "intent: AddMod-p (p not prime, too large, not an integer)": intent_case(
+                runs["addmod-flat"], "addmod", lambda p: is_prime(p) and p <= 16
+            ),
+            "intent: SumFirst-n (n outside 1..16, not an integer)": intent_case(
+                runs["sumfirst-flat"], "sumfirst", lambda n: 1 <= n <= 16
+            ),
+            "config: unknown key or wrongly typed / out-of-range value": config_case(root),
+            "checkpoint: missing, truncated, corrupted, other model / task / schema, pickle": checkpoint_case(
+                root, runs
+            ),
+        }
+        tallies = {}
+        for name, make in classes.items():
+            counts = {"result": 0, "clear error": 0, "FAIL": 0}
+            failures = []
+            for _ in range(args.cases):
+                argv, judge = make(rng)
+                rc, out, err = call(argv)
+                verdict = judge(rc, out, err)
+                counts[verdict] += 1
+                if verdict == "FAIL" and len(failures) < 5:
+                    failures.append({"argv": argv, "rc": rc, "stderr": err[-500:]})
+            tallies[name] = {**counts, "cases": args.cases, "failures": failures}
+            for failure in failures:
+                print(f"  FAIL: {failure}", file=sys.stderr)
+            print(
+                f"| {name} | {args.cases} | {counts['result']} | {counts['clear error']} | {counts['FAIL']} |",
+                flush=True,
+            )
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        record = {"command": " ".join(sys.argv), "classes": tallies, "provenance": provenance("cpu")}
+        Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main_fuzz()
