@@ -58,7 +58,7 @@ def plot_spectra(rows: dict[str, dict[str, Any]], path: Path | str, title: str =
 
 
 def plot_clocks(rows: dict[str, dict[str, Any]], path: Path | str, title: str = "") -> Path:
-    """The top two principal components of ``W_E[:p]``, coloured by ``a``, one panel per network.
+    """The top two principal components of ``W_E[:p]``, coloured by ``a / p``, one panel per network.
 
     The grey line visits the tokens in the order ``a = j * k^-1 mod p`` (``k``: the PCA frequency), so
     a clock of frequency ``k`` shows as a circle traced once.
@@ -74,13 +74,16 @@ def plot_clocks(rows: dict[str, dict[str, Any]], path: Path | str, title: str = 
         p, k = len(pcs), r["pca"]["k"]
         order = [(j * pow(k, -1, p)) % p for j in range(p + 1)]
         ax.plot([pcs[a][0] for a in order], [pcs[a][1] for a in order], color="0.8", lw=0.8, zorder=1)
-        sc = ax.scatter([v[0] for v in pcs], [v[1] for v in pcs], c=range(p), cmap="viridis", s=14, zorder=2)
+        sc = ax.scatter(
+            [v[0] for v in pcs], [v[1] for v in pcs], c=[a / p for a in range(p)], cmap="viridis", vmin=0, vmax=1,
+            s=14, zorder=2,
+        )  # fmt: skip
         acc = r.get("test_accuracy", r.get("accuracy"))
         ax.set_title(f"{label}: R² {r['pca']['r2']:.2f} (k={k}), acc {acc:.2f}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_aspect("equal", adjustable="datalim")
-    fig.colorbar(sc, ax=axes.ravel().tolist(), shrink=0.6, label="token a")
+    fig.colorbar(sc, ax=axes.ravel().tolist(), shrink=0.6, label="token a / p")
     if title:
         fig.suptitle(title)
     return _save(fig, path)

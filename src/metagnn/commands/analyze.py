@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from metagnn.checkpoint import write_json
+from metagnn.checkpoint import read_json, write_json
 from metagnn.errors import ConfigError
 from metagnn.runtime import pick_device, provenance
 
@@ -39,7 +39,11 @@ def cmd_clock(args: argparse.Namespace) -> int:
         stem, model = Path(args.plot), result["model"]
         print(f"plot: {plot_spectra(rows, stem / 'spectra.png', title=f'{model}: spectra')}")
         print(f"plot: {plot_clocks(rows, stem / 'clocks.png', title=f'{model}: embedding clocks')}")
-        print(f"plot: {plot_r2_per_prime(result, stem / 'r2-per-prime.png')}")
+        reference = None
+        if args.reference:
+            ref = read_json(args.reference)
+            reference = {f"p={ref['config']['p']} direct": ref["analysis"]["trained"]}
+        print(f"plot: {plot_r2_per_prime(result, stem / 'r2-per-prime.png', reference=reference)}")
     if not args.keep_pcs:
         for r in result["primes"].values():
             r["pca"].pop("pcs", None)
@@ -135,6 +139,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", default=None, help="also write the result JSON here")
     p.add_argument("--plot", default=None, help="folder for spectra.png, clocks.png and r2-per-prime.png")
     p.add_argument("--plot-seen", action="store_true", help="also draw spectra and clocks of the seen primes")
+    p.add_argument("--reference", default=None, help="a reference.json (analyze reference) to mark in the R^2 plot")
     p.add_argument("--keep-pcs", action="store_true", help="keep the PCA scores of W_E in the JSON")
     p.add_argument("--triples", type=int, default=100, help="(a, b, c) triples for gradient symmetricity")
     p.add_argument("--device", default="cpu")
