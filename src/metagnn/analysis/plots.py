@@ -117,6 +117,7 @@ def plot_r2_per_prime(result: dict[str, Any], path: Path | str, reference: dict[
     axes[0].axhline(0.94, color="0.5", ls="--", lw=0.8)
     axes[1].axhline(0.9, color="0.5", ls="--", lw=0.8)
     axes[2].legend(fontsize=8, loc="lower left")
-    fig.suptitle(f"{result.get('model', '')} seed {result.get('seed', '')}: clock figures per prime")
+    state = " at initialisation" if result.get("untrained") else ""
+    fig.suptitle(f"{result.get('model', '')} seed {result.get('seed', '')}{state}: clock figures per prime")
     fig.tight_layout()
     return _save(fig, path)

@@ -14,7 +14,7 @@ from metagnn.evaluate import intent_accuracy
 from metagnn.models import Hypernetwork
 from metagnn.spec import Theta
 from metagnn.tasks import Task
-from metagnn.train import load_run
+from metagnn.train import build, load_run
 
 SPLIT_NAMES = {"train": "seen", "val": "val", "ood": "unseen", "extrapolation": "extrapolation"}
 
@@ -46,8 +46,13 @@ def analyze_run(
     device: str | None = "cpu",
     n_triples: int = 100,
     keep_pcs: bool = True,
+    untrained: bool = False,
 ) -> dict[str, Any]:
     """Clock figures for every prime of an AddMod hypernetwork run (or only ``intents``).
+
+    ``untrained=True`` analyses the run's model at its initialisation instead (same config and
+    seed, no training): the control for figures that the hypernetwork's smooth token encodings
+    could produce without learning anything (a low-frequency spectrum, for one).
 
     Returns ``{"run", "model", "seed", "primes": {str(p): {"split", "test_accuracy" (the
     evaluation protocol's score: held-out pairs of seen primes, all pairs otherwise),
@@ -55,10 +60,15 @@ def analyze_run(
     """
     run, task, model = load_run(run_dir, device)
     check_addmod_hypernetwork(run_dir, task, model)
+    if untrained:
+        dev = next(model.parameters()).device
+        _, model, _ = build(run)
+        model.to(dev).eval()
     if intents is None:
         intents = sorted(i for s in ("train", "val", "ood", "extrapolation") for i in task.splits[s])
     dev = next(model.parameters()).device
-    out: dict[str, Any] = {"run": str(run_dir), "model": run.model, "seed": run.seed, "primes": {}}
+    out: dict[str, Any] = {"run": str(run_dir), "model": run.model, "seed": run.seed, "untrained": untrained}
+    out["primes"] = {}
     for p in intents:
         p = task.check_intent(p)
         theta = synthesize_one(model, task, p, dev)

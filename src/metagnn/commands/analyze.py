@@ -32,11 +32,13 @@ def cmd_clock(args: argparse.Namespace) -> int:
     from metagnn.analysis.plots import plot_clocks, plot_r2_per_prime, plot_spectra
     from metagnn.analysis.runs import analyze_run, clock_table
 
-    result = analyze_run(args.run_dir, _primes(args.intents), device=args.device, n_triples=args.triples)
+    result = analyze_run(
+        args.run_dir, _primes(args.intents), device=args.device, n_triples=args.triples, untrained=args.untrained
+    )
     result["provenance"] = provenance(pick_device(args.device))
     if args.plot:
         rows = {f"p={k}": r for k, r in result["primes"].items() if r["split"] != "seen" or args.plot_seen}
-        stem, model = Path(args.plot), result["model"]
+        stem, model = Path(args.plot), result["model"] + (" at initialisation" if args.untrained else "")
         print(f"plot: {plot_spectra(rows, stem / 'spectra.png', title=f'{model}: spectra')}")
         print(f"plot: {plot_clocks(rows, stem / 'clocks.png', title=f'{model}: embedding clocks')}")
         reference = None
@@ -142,6 +144,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--reference", default=None, help="a reference.json (analyze reference) to mark in the R^2 plot")
     p.add_argument("--keep-pcs", action="store_true", help="keep the PCA scores of W_E in the JSON")
     p.add_argument("--triples", type=int, default=100, help="(a, b, c) triples for gradient symmetricity")
+    p.add_argument("--untrained", action="store_true", help="analyse the run's model at initialisation (a control)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_clock)
 
