@@ -209,6 +209,10 @@ def test_reference_network_has_a_clock_and_its_initialisation_not() -> None:
     init, trained = analyze_clock(ref.spec, ref.theta_init, p), analyze_clock(ref.spec, ref.theta, p)
     assert trained["accuracy"] > 0.99
     assert trained["embedding"]["top5_share"] >= 0.9 and trained["pca"]["r2"] > 0.9
+    # and the clock is what it computes with (Nanda et al.'s ablations; Zhong et al.'s clock signature)
+    assert trained["key_only_accuracy"] > 0.99 and trained["logit_share"] > 0.9
+    assert trained["restricted_accuracy"] > 0.99 and trained["excluded_accuracy"] < 0.5
+    assert trained["gradient_symmetricity"] < 0.5 and trained["distance_irrelevance"] > 0.6
     assert init["embedding"]["top5_share"] < 0.7 and init["pca"]["r2"] < 0.4  # 11 frequencies: 5/11 if spread
     assert init["accuracy"] < 0.2
 

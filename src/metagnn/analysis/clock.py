@@ -40,6 +40,8 @@ Definitions (stated once here, used everywhere below):
   ``M[(a + b) mod p, (a - b) mod p] = L[a, b, (a + b) mod p]``; ``q = mean over distances of the
   std over sums / std of all entries`` (population std). Clock: near 1; pizza: near 0.
   Both Zhong figures are near 1 at random initialisation: read them only for solving networks.
+- **Key-only accuracy** (ours): the accuracy over all pairs after cutting ``W_E[:p]`` down to
+  its constant and its key frequencies (everything else in the network unchanged).
 """
 
 from __future__ import annotations
@@ -309,6 +311,30 @@ def restricted_excluded_loss(
     }
 
 
+def keep_frequencies(m: Tensor, freqs: Sequence[int]) -> Tensor:
+    """A ``(p, d)`` matrix with only its constant and the given frequencies kept (same dtype)."""
+    p = m.shape[0]
+    basis = fourier_basis(p)
+    keep = torch.zeros(p, dtype=torch.bool)
+    keep[0] = True
+    for k in freqs:
+        keep[2 * k - 1 : 2 * k + 1] = True
+    coef = basis @ m.detach().double().cpu()
+    return (basis[keep].T @ coef[keep]).to(m.dtype).to(m.device)
+
+
+def key_only_accuracy(spec: TargetSpec, theta: Mapping[str, Tensor], p: int, freqs: Sequence[int]) -> float:
+    """Accuracy over all pairs with ``W_E[:p]`` cut down to its constant and ``freqs`` (its key
+    frequencies): near the network's own accuracy when the rest of the embedding plays no part."""
+    th = dict(theta)
+    w_e = th["embed.W_E"].clone()
+    w_e[:p] = keep_frequencies(w_e[:p], freqs)
+    th["embed.W_E"] = w_e
+    x = all_pairs(p).to(w_e.device)
+    logits, _ = forward_cache(spec, th, x)
+    return float((logits[:, :p].argmax(-1).cpu() == (x[:, 0] + x[:, 1]).cpu() % p).double().mean())
+
+
 # --- everything for one network ---------------------------------------------------------------
 @torch.no_grad()
 def analyze_clock(
@@ -322,7 +348,7 @@ def analyze_clock(
         p: the prime.
     Returns:
         ``{"p", "accuracy" (all p^2 pairs), "embedding": spectrum, "unembedding": spectrum,
-        "pca": pca_clock, "logit_share", "loss", "restricted_loss", "excluded_loss",
+        "pca": pca_clock, "logit_share", "key_only_accuracy", "loss", "restricted_loss", "excluded_loss",
         "restricted_accuracy", "excluded_accuracy", "gradient_symmetricity", "distance_irrelevance"}``;
         the restricted/excluded figures are ``None`` with a LayerNorm (logits are then not linear
         in the MLP activations).
@@ -346,6 +372,7 @@ def analyze_clock(
         "pca": pca_clock(theta["embed.W_E"][:p]),
         "logit_share": logit_share(logits.reshape(p, p, p), emb["key_frequencies"]),
     }
+    result["key_only_accuracy"] = key_only_accuracy(spec, theta, p, emb["key_frequencies"])
     if spec.kwargs["layernorm"]:
         result["loss"] = float(F.cross_entropy(logits, y))
         result.update(dict.fromkeys(("restricted_loss", "excluded_loss", "restricted_accuracy", "excluded_accuracy")))

@@ -83,10 +83,10 @@ def analyze_run(
 def clock_table(result: dict[str, Any]) -> str:
     """A Markdown table of :func:`analyze_run`'s result, one row per prime."""
     head = (
-        "| p | split | acc. | top-5 E | key freqs E | top-5 U | PCA R^2 (k) | logit share | loss | "
+        "| p | split | acc. | top-5 E | key freqs E | top-5 U | PCA R^2 (k) | key-only acc. | logit share | loss | "
         "restricted (acc.) | excluded (acc.) | grad. sym. | dist. irr. |"
     )
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 14]
 
     def f(v: float | None, nd: int = 3) -> str:
         return "—" if v is None else f"{v:.{nd}f}"
@@ -96,7 +96,8 @@ def clock_table(result: dict[str, Any]) -> str:
         key_text = " ".join(map(str, keys[:6])) + (f" (+{len(keys) - 6})" if len(keys) > 6 else "")
         lines.append(
             f"| {key} | {r['split']} | {f(r['test_accuracy'])} | {f(r['embedding']['top5_share'])} | {key_text} | "
-            f"{f(r['unembedding']['top5_share'])} | {f(r['pca']['r2'])} ({r['pca']['k']}) | {f(r['logit_share'])} | "
+            f"{f(r['unembedding']['top5_share'])} | {f(r['pca']['r2'])} ({r['pca']['k']}) | "
+            f"{f(r['key_only_accuracy'])} | {f(r['logit_share'])} | "
             f"{f(r['loss'], 2)} | {f(r['restricted_loss'], 2)} ({f(r['restricted_accuracy'], 2)}) | "
             f"{f(r['excluded_loss'], 2)} ({f(r['excluded_accuracy'], 2)}) | "
             f"{f(r['gradient_symmetricity'])} | {f(r['distance_irrelevance'])} |"
