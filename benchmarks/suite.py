@@ -1,0 +1,572 @@
+"""The benchmark suite behind ``metagnn bench``: every measurement, side by side in one run.
+
+Sections (each returns plain JSON-able dicts; :mod:`performance_doc` renders them):
+
+- ``training``: seconds per training step (forward + backward + gradient clipping + AdamW) of every
+  model on every task config that ``docs/results.md`` uses (each registered task's quick config,
+  plus its full config in a full run); the models take turns, a few steps each, so that machine
+  noise hits all of them alike. Data sampling is outside the timed region; graph construction is
+  too (it happens once, when a model is built, and is timed separately as ``build_s``).
+- ``synthesis``: latency from intent to a complete weight set (intent features + ``synthesize``)
+  for one intent, and for 1,000 intents in batches. Nothing is cached: every call runs the whole
+  hypernetwork (the library keeps no cache), and consecutive calls use different intents.
+- ``scaling``: target size swept from about 1e4 to 1e6 parameters (MLP widths, Transformer
+  ``d_model``) at a fixed intent batch and the models' default widths; each point is a fresh
+  subprocess, so its peak RSS (``os.wait4``) is that of one model alone.
+- ``efficiency``: Meta-GNN's matmul FLOPs per step (``torch.utils.flop_counter``) per second,
+  against the fp32 matmul throughput measured in the same run, and a profile of where the step's
+  time goes.
+- ``run_s``: running ``S`` on a batch of weight sets with ``spec.run`` (vmap) vs a Python loop of
+  ``torch.func.functional_call``.
+
+Run ``metagnn bench --help``; ``python benchmarks/suite.py --point '{...}'`` is the scaling child.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import torch
+
+from metagnn.models import build_model
+from metagnn.registry import TASKS
+from metagnn.spec import SynthesizedNetwork, run
+from metagnn.tasks import build_task
+
+MODELS = ("metagnn", "gmlp", "flat", "direct")
+HYPERNETWORKS = ("metagnn", "gmlp", "flat")
+# Scaling sweep: (family, size knob) -> about 1e4 .. 1e6 target parameters.
+SWEEP = {
+    "mlp": [96, 192, 384, 768, 1000],  # SumFirst's MLP 16 -> w -> w -> 1
+    "transformer": [32, 64, 128, 256, 288],  # AddMod's Transformer, d_model = d, d_mlp = 4 d
+}
+QUICK_SWEEP = {"mlp": [96, 384], "transformer": [32, 128]}
+SCALING_BATCH = {"intents": 1, "examples": 32}
+SYNTHESIS_BATCH = 16  # intents per call for the 1,000-intent run (the fastest per intent on this CPU)
+
+
+# ----- helpers ---------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    """What the absolute figures were measured on."""
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "logical_cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def task_configs(quick: bool) -> list[dict[str, Any]]:
+    """Every registered task's quick config, plus its full config in a full run."""
+    out = []
+    for task in TASKS.names():
+        for level in ("quick",) if quick else ("quick", "full"):
+            res = resources.files("metagnn") / "configs" / f"{task}-{level}.json"
+            if res.is_file():
+                out.append({"name": f"{task}-{level}", "task": task, **json.loads(res.read_text())})
+    return [c for c in out if any(c2["name"] == f"{c['task']}-quick" for c2 in out)]
+
+
+def intents_of(task: Any) -> list[Any]:
+    """Every intent the task's config names (train first), for latency runs."""
+    seen: list[Any] = []
+    for split in ("train", "val", "ood", "extrapolation"):
+        seen += [i for i in task.splits[split] if i not in seen]
+    return seen
+
+
+class TrainingStep:
+    """One model's real training step (as in ``metagnn.train``), timed without data sampling."""
+
+    def __init__(self, task: Any, model_name: str, model_config: dict, intents: int, examples: int, seed: int = 0):
+        self.task, self.intents, self.examples = task, intents, examples
+        torch.manual_seed(seed)
+        t0 = time.perf_counter()
+        self.model = build_model(model_name, task.spec, task.intent_dim, model_config)
+        self.build_s = time.perf_counter() - t0
+        self.model.train()
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0.01, foreach=True)
+        self.gen = torch.Generator().manual_seed(seed + 1)
+        self.train_intents = task.splits["train"]
+
+    def batch(self) -> tuple[list, torch.Tensor, torch.Tensor, torch.Tensor]:
+        k = min(self.intents, len(self.train_intents))
+        pick = torch.randperm(len(self.train_intents), generator=self.gen)[:k].tolist()
+        intents = [self.train_intents[i] for i in pick]  # distinct intents, a fresh draw every step
+        x, y = self.task.sample(intents, self.examples, self.gen)
+        return intents, self.task.intent_features(intents), x, y
+
+    def loss(self, intents: list, u: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.task.loss(self.model(u, x), y, intents)
+
+    def __call__(self) -> float:
+        """One step; returns its seconds."""
+        intents, u, x, y = self.batch()
+        t0 = time.perf_counter()
+        loss = self.loss(intents, u, x, y)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+        self.opt.step()
+        return time.perf_counter() - t0
+
+    @property
+    def examples_per_step(self) -> int:
+        return min(self.intents, len(self.train_intents)) * self.examples
+
+
+def interleaved(fns: dict[str, Callable[[], float]], rounds: int, per_round: int, warmup: int = 2) -> dict:
+    """Run every function ``warmup`` times, then ``rounds`` rounds of ``per_round`` calls each, in turn."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            times[k] += [fn() for _ in range(per_round)]
+    return times
+
+
+# ----- sections --------------------------------------------------------------------------------
+def training(configs: list[dict[str, Any]], rounds: int, per_round: int, models: tuple = MODELS) -> list[dict]:
+    """Median seconds per training step and intent-examples per second, every model of every config."""
+    rows = []
+    for cfg in configs:
+        task = build_task(cfg["task"], cfg.get("task_config", {}))
+        tc = cfg.get("train", {})
+        steps = {
+            m: TrainingStep(task, m, cfg.get("models", {}).get(m, {}), tc.get("intents_per_step", 8), tc.get(
+                "examples_per_intent", 64))
+            for m in models
+        }  # fmt: skip
+        times = interleaved(steps, rounds, per_round)
+        ref = median(times[models[0]])
+        for m, s in steps.items():
+            t = median(times[m])
+            rows.append(
+                {
+                    "config": cfg["name"],
+                    "model": m,
+                    "parameters": s.model.num_parameters(),
+                    "target_parameters": task.spec.num_parameters,
+                    "examples_per_step": s.examples_per_step,
+                    "step_s": t,
+                    "step_s_min": min(times[m]),
+                    "step_s_max": max(times[m]),
+                    "steps_timed": len(times[m]),
+                    "examples_per_s": s.examples_per_step / t,
+                    "time_vs_" + models[0]: t / ref,
+                    "build_s": s.build_s,
+                }
+            )
+        del steps
+        gc.collect()
+    return rows
+
+
+def graph_construction(configs: list[dict[str, Any]]) -> list[dict]:
+    """Seconds to build each config's neural graph alone (done once per model, never per step)."""
+    from metagnn.graph import NeuralGraph
+
+    rows = []
+    for cfg in configs:
+        spec = build_task(cfg["task"], cfg.get("task_config", {})).spec
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            g = NeuralGraph(spec)
+            times.append(time.perf_counter() - t0)
+        rows.append({"config": cfg["name"], "graph_s": median(times), "nodes": g.num_nodes, "edges": g.num_edges})
+    return rows
+
+
+def synthesis(
+    cfg: dict[str, Any], singles: int, total: int, batch: int, repeats: int, models: tuple = HYPERNETWORKS
+) -> list[dict]:
+    """Latency, intent -> weight set: one intent at a time, and ``total`` intents in batches of ``batch``."""
+    task = build_task(cfg["task"], cfg.get("task_config", {}))
+    pool = intents_of(task)
+    rows = []
+    built = {}
+    for m in models:
+        torch.manual_seed(0)
+        built[m] = build_model(m, task.spec, task.intent_dim, cfg.get("models", {}).get(m, {})).eval()
+    counter = {"i": 0}
+
+    def next_intents(n: int) -> list:
+        out = [pool[(counter["i"] + j) % len(pool)] for j in range(n)]
+        counter["i"] += n
+        return out
+
+    def one(model: Any) -> Callable[[], float]:
+        def f() -> float:
+            intents = next_intents(1)
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                model.synthesize(task.intent_features(intents))
+            return time.perf_counter() - t0
+
+        return f
+
+    def many(model: Any) -> Callable[[], float]:
+        def f() -> float:
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                for start in range(0, total, batch):
+                    model.synthesize(task.intent_features(next_intents(min(batch, total - start))))
+            return time.perf_counter() - t0
+
+        return f
+
+    single = interleaved({m: one(built[m]) for m in models}, rounds=repeats, per_round=max(1, singles // repeats))
+    with torch.no_grad():
+        for m in models:  # warm-up: one batch (a whole run of ``total`` would double the section's time)
+            built[m].synthesize(task.intent_features(next_intents(batch)))
+    batched = interleaved({m: many(built[m]) for m in models}, rounds=repeats, per_round=1, warmup=0)
+    for m in models:
+        rows.append(
+            {
+                "config": cfg["name"],
+                "model": m,
+                "one_intent_s": median(single[m]),
+                "one_intent_s_min": min(single[m]),
+                "one_intent_s_max": max(single[m]),
+                "one_intent_calls": len(single[m]),
+                "many_intents": total,
+                "batch": batch,
+                "many_s": median(batched[m]),
+                "many_s_min": min(batched[m]),
+                "many_s_max": max(batched[m]),
+                "many_repeats": len(batched[m]),
+                "distinct_intents": len(pool),
+            }
+        )
+    return rows
+
+
+def synthesis_batches(
+    cfg: dict[str, Any], batches: tuple[int, ...], intents: int, model: str = "metagnn"
+) -> list[dict]:
+    """Seconds per intent when ``intents`` intents are synthesized in batches of each size (models in turn)."""
+    task = build_task(cfg["task"], cfg.get("task_config", {}))
+    pool = intents_of(task)
+    torch.manual_seed(0)
+    net = build_model(model, task.spec, task.intent_dim, cfg.get("models", {}).get(model, {})).eval()
+
+    def per_batch(b: int) -> Callable[[], float]:
+        def f() -> float:
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                for start in range(0, intents, b):
+                    net.synthesize(task.intent_features([pool[(start + j) % len(pool)] for j in range(b)]))
+            return (time.perf_counter() - t0) / (intents // b * b)
+
+        return f
+
+    times = interleaved({b: per_batch(b) for b in batches}, rounds=3, per_round=1, warmup=0)
+    return [{"config": cfg["name"], "model": model, "batch": b, "s_per_intent": median(t)} for b, t in times.items()]
+
+
+def matmul_gflops(n: int = 1024, reps: int = 5) -> float:
+    """fp32 ``n x n`` matmul throughput at the current thread count (median of ``reps``), GFLOP/s."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / median(times) / 1e9
+
+
+def copy_gbytes(n: int = 1 << 22, reps: int = 9) -> float:
+    """Memory bandwidth of a block-sized elementwise op (``out = a + b``, 3 x 4 bytes per element), GB/s."""
+    a, b = torch.randn(n), torch.randn(n)
+    out = torch.empty(n)
+    torch.add(a, b, out=out)
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.add(a, b, out=out)
+        times.append(time.perf_counter() - t0)
+    return 12 * n / median(times) / 1e9
+
+
+GEMM_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addmv", "aten::mv", "aten::dot"}
+
+
+def op_category(name: str) -> str:
+    if name in GEMM_OPS:
+        return "matmul"
+    if "layer_norm" in name:
+        return "layer norm"
+    if name.startswith("aten::_foreach") or name.startswith("Optimizer") or name in ("aten::lerp_", "aten::addcdiv_"):
+        return "optimizer"
+    if name.startswith("aten::"):
+        return "elementwise, reductions, copies"
+    return "other"
+
+
+def efficiency(cfg: dict[str, Any], rounds: int, per_round: int, model: str = "metagnn") -> dict[str, Any]:
+    """Meta-GNN's matmul FLOPs per second per step, against measured matmul throughput; where time goes."""
+    from torch.profiler import ProfilerActivity, profile
+    from torch.utils.flop_counter import FlopCounterMode
+
+    task = build_task(cfg["task"], cfg.get("task_config", {}))
+    tc = cfg.get("train", {})
+    step = TrainingStep(task, model, cfg.get("models", {}).get(model, {}), tc.get("intents_per_step", 8),
+                        tc.get("examples_per_intent", 64))  # fmt: skip
+    intents, u, x, y = step.batch()
+    counter = FlopCounterMode(display=False)
+    with counter:
+        loss = step.loss(intents, u, x, y)
+        loss.backward()
+    flops = counter.get_total_flops()
+    step.opt.zero_grad(set_to_none=True)
+    # Side by side: step time, matmul peak and memory bandwidth alternate.
+    times = interleaved(
+        {
+            "step": step,
+            "matmul": lambda: 1.0 / matmul_gflops(reps=3),
+            "bandwidth": lambda: 1.0 / copy_gbytes(reps=5),
+        },
+        rounds=rounds,
+        per_round=per_round,
+        warmup=1,
+    )
+    step_s = median(times["step"])
+    peak = 1.0 / median(times["matmul"])
+    bandwidth = 1.0 / median(times["bandwidth"])
+    # Where the time goes (the profiler adds a per-op cost, so shares are approximate).
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(2):
+            step()
+    by_cat: dict[str, float] = {}
+    ops = 0
+    for ev in prof.key_averages():
+        by_cat[op_category(ev.key)] = by_cat.get(op_category(ev.key), 0.0) + ev.self_cpu_time_total
+        if ev.key.startswith("aten::"):
+            ops += ev.count
+    total = sum(by_cat.values())
+    achieved = flops / step_s / 1e9
+    return {
+        "config": cfg["name"],
+        "model": model,
+        "flops_per_step": flops,
+        "step_s": step_s,
+        "achieved_gflops": achieved,
+        "matmul_peak_gflops": peak,
+        "fraction_of_peak": achieved / peak,
+        "matmul_time_at_peak_s": flops / (peak * 1e9),
+        "bandwidth_gbs": bandwidth,
+        "time_share": {k: v / total for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])},
+        "aten_ops_per_step": ops / 2,
+        "edge_state_bytes": step.examples_per_step // max(1, tc.get("examples_per_intent", 64)) * 4
+        * step.model.graph.num_edges * getattr(step.model.cfg, "d_edge", 0),
+    }  # fmt: skip
+
+
+def run_s(cfg: dict[str, Any], batches: tuple[int, ...], rounds: int, per_round: int) -> list[dict]:
+    """``spec.run`` (vmap over weight sets) vs a Python loop of ``functional_call``, forward and forward+backward."""
+    task = build_task(cfg["task"], cfg.get("task_config", {}))
+    torch.manual_seed(0)
+    model = build_model("metagnn", task.spec, task.intent_dim).eval()
+    n = cfg.get("train", {}).get("examples_per_intent", 64)
+    return [{"config": cfg["name"], **_run_s_batch(task, model, b, n, rounds, per_round)} for b in batches]
+
+
+def _run_s_batch(task: Any, model: Any, b: int, n: int, rounds: int, per_round: int) -> dict[str, Any]:
+    train = task.splits["train"]
+    intents = [train[i % len(train)] for i in range(b)]
+    with torch.no_grad():
+        theta = model.synthesize(task.intent_features(intents))
+    x, _ = task.sample(intents, n, torch.Generator().manual_seed(0))
+    net = SynthesizedNetwork(task.spec, {k: v[0] for k, v in theta.items()})
+
+    def vmapped(th: dict) -> torch.Tensor:
+        return run(task.spec, th, x)
+
+    def loop(th: dict) -> torch.Tensor:
+        return torch.stack(
+            [torch.func.functional_call(net, {k: v[i] for k, v in th.items()}, (x[i],)) for i in range(b)]
+        )
+
+    def timed(fn: Callable, backward: bool) -> Callable[[], float]:
+        def f() -> float:
+            th = {k: v.detach().requires_grad_(backward) for k, v in theta.items()}
+            t0 = time.perf_counter()
+            if backward:
+                fn(th).square().mean().backward()
+            else:
+                with torch.no_grad():
+                    fn(th)
+            return time.perf_counter() - t0
+
+        return f
+
+    with torch.no_grad():
+        same = torch.allclose(vmapped(theta), loop(theta), rtol=1e-4, atol=1e-5)
+    fns = {"vmap": timed(vmapped, False), "loop": timed(loop, False)}
+    fns.update({"vmap_bwd": timed(vmapped, True), "loop_bwd": timed(loop, True)})
+    med = {k: median(v) for k, v in interleaved(fns, rounds=rounds, per_round=per_round).items()}
+    return {
+        "weight_sets": b,
+        "examples_each": n,
+        "same_outputs": bool(same),
+        **{f"{k}_s": v for k, v in med.items()},
+        "loop_over_vmap": med["loop"] / med["vmap"],
+        "loop_over_vmap_bwd": med["loop_bwd"] / med["vmap_bwd"],
+    }
+
+
+# ----- scaling (one fresh subprocess per point) -----------------------------------------------------
+def scaling_task(family: str, size: int) -> tuple[str, dict[str, Any]]:
+    if family == "mlp":
+        return "sumfirst", {"target": {"hidden": [size, size]}}
+    return "addmod", {"target": {"d_model": size, "n_heads": 4, "d_mlp": 4 * size, "n_layers": 1}}
+
+
+def scaling_point(point: dict[str, Any]) -> dict[str, Any]:
+    """Child side: build one model for one target size, time a few steps, report RSS figures."""
+    torch.set_num_threads(point["threads"])
+    task_name, task_cfg = scaling_task(point["family"], point["size"])
+    task = build_task(task_name, task_cfg)
+    rss_start = _rss_kib("VmRSS")
+    step = TrainingStep(task, point["model"], {}, point["intents"], point["examples"])
+    rss_built = _rss_kib("VmRSS")
+    peak_build = _rss_kib("VmHWM")
+    reset = _reset_peak()
+    times = [step() for _ in range(point["warmup"] + point["steps"])][point["warmup"] :]
+    return {
+        **point,
+        "target_parameters": task.spec.num_parameters,
+        "parameters": step.model.num_parameters(),
+        "build_s": step.build_s,
+        "step_s": median(times),
+        "step_times": times,
+        "rss_start_mib": rss_start / 1024,
+        "rss_built_mib": rss_built / 1024,
+        "peak_build_mib": peak_build / 1024,
+        "peak_steps_mib": _rss_kib("VmHWM") / 1024 if reset else None,
+        # The process's own high-water mark: start-up, build and steps (``VmHWM`` was only reset
+        # after the build was recorded). Not ``ru_maxrss`` of the child: Linux carries the parent's
+        # peak over ``fork`` into it, so a child of a large parent reports the parent's figure.
+        "peak_process_mib": max(peak_build, _rss_kib("VmHWM")) / 1024,
+    }
+
+
+def _rss_kib(field: str) -> float:
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith(field + ":"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _reset_peak() -> bool:
+    """Reset the kernel's peak-RSS mark of this process (Linux ``clear_refs`` 5)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def scaling(sweep: dict[str, list[int]], steps: int, models: tuple = HYPERNETWORKS) -> list[dict]:
+    """Every (family, size, model) point in a fresh subprocess; models alternate within a size."""
+    rows = []
+    for family, sizes in sweep.items():
+        for size in sizes:
+            for m in models:
+                point = {
+                    "family": family,
+                    "size": size,
+                    "model": m,
+                    "threads": torch.get_num_threads(),
+                    "warmup": 1,
+                    "steps": steps,
+                    **SCALING_BATCH,
+                }
+                rows.append(_run_child(point))
+    return rows
+
+
+def _run_child(point: dict[str, Any]) -> dict[str, Any]:
+    """Run one scaling point in a fresh interpreter."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--point", json.dumps(point)], capture_output=True, text=True)
+    if proc.returncode:
+        err = proc.stderr.strip()
+        return {**point, "error": err.splitlines()[-1] if err else f"exit status {proc.returncode}"}
+    row = json.loads(proc.stdout.strip().splitlines()[-1])
+    row["wall_s"] = time.perf_counter() - t0
+    return row
+
+
+def main_child(point_json: str) -> None:
+    print(json.dumps(scaling_point(json.loads(point_json))))
+
+
+# ----- the whole run -----------------------------------------------------------------------------
+def run_all(quick: bool, log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """Every section; ``quick`` shrinks repeats, configs and the sweep."""
+    configs = task_configs(quick)
+    addmod = next(c for c in configs if c["name"] == "addmod-quick")
+    res: dict[str, Any] = {"quick": quick, "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    t0 = time.perf_counter()
+    log("graph construction")
+    res["graph"] = graph_construction(configs)
+    log(f"training steps ({', '.join(c['name'] for c in configs)})")
+    res["training"] = training(configs, rounds=2 if quick else 3, per_round=2 if quick else 4)
+    log("synthesis latency")
+    res["synthesis"] = synthesis(
+        addmod, singles=30 if quick else 60, total=1000, batch=SYNTHESIS_BATCH, repeats=2 if quick else 5
+    )
+    if not quick:
+        log("synthesis: batch size")
+        res["synthesis_batches"] = synthesis_batches(addmod, (1, 4, 16, 64), intents=128)
+    log("efficiency")
+    res["efficiency"] = efficiency(addmod, rounds=3 if quick else 5, per_round=2)
+    log("running S: vmap vs loop")
+    res["run_s"] = run_s(addmod, (8,) if quick else (8, 64), rounds=3, per_round=3)
+    log("scaling sweep (a subprocess per point)")
+    res["scaling"] = scaling(QUICK_SWEEP if quick else SWEEP, steps=2 if quick else 3)
+    res["scaling_batch"] = SCALING_BATCH
+    res["machine_end"] = {"load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
+    res["wall_s"] = time.perf_counter() - t0
+    return res
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--point":
+        main_child(sys.argv[2])
+    else:
+        sys.exit("usage: metagnn bench [--quick] [--json] [--out PATH] (this file is the suite it runs)")

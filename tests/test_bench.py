@@ -1,0 +1,129 @@
+"""The benchmark runner's smallest pieces, in-process: structure and sanity of results (never timings)."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+
+from metagnn.cli import main
+from metagnn.commands.bench import find_benchmarks, load_module
+
+BENCH = find_benchmarks()
+suite = load_module(BENCH, "suite")
+doc = load_module(BENCH, "performance_doc")
+
+
+def tiny(cfg: dict) -> dict:
+    """A config with a tiny batch, so that a step takes milliseconds."""
+    cfg = copy.deepcopy(cfg)
+    cfg["train"] = {**cfg.get("train", {}), "intents_per_step": 2, "examples_per_intent": 4}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def configs() -> dict[str, dict]:
+    return {c["name"]: c for c in suite.task_configs(quick=True)}
+
+
+def test_configs_cover_every_task_with_a_quick_config(configs):
+    assert {"addmod-quick", "sumfirst-quick"} <= set(configs)
+    assert all(c["name"].endswith("-quick") for c in configs.values())
+    full = {c["name"] for c in suite.task_configs(quick=False)}
+    assert {"addmod-full", "sumfirst-full"} <= full and set(configs) <= full
+
+
+def test_machine_names_cpu_cores_torch_threads():
+    m = suite.machine()
+    assert m["cpu"] and m["logical_cores"] >= 1 and m["threads"] >= 1 and m["torch"]
+
+
+def test_training_rows(configs):
+    rows = suite.training([tiny(configs["sumfirst-quick"])], rounds=1, per_round=1, models=("metagnn", "flat"))
+    assert [r["model"] for r in rows] == ["metagnn", "flat"]
+    for r in rows:
+        assert r["step_s"] > 0 and r["steps_timed"] == 1 and r["examples_per_step"] == 8
+        assert math.isclose(r["examples_per_s"], r["examples_per_step"] / r["step_s"])
+        assert r["parameters"] > 0 and r["target_parameters"] == 16 * 64 + 64 + 64 * 64 + 64 + 64 + 1
+    assert rows[0]["time_vs_metagnn"] == 1.0
+
+
+def test_graph_construction(configs):
+    (row,) = suite.graph_construction([configs["sumfirst-quick"]])
+    assert row["nodes"] == 16 + 64 + 64 + 1 and row["edges"] == 16 * 64 + 64 * 64 + 64 and row["graph_s"] > 0
+
+
+def test_synthesis_distinct_intents_and_counts(configs):
+    rows = suite.synthesis(
+        configs["sumfirst-quick"], singles=2, total=6, batch=4, repeats=1, models=("metagnn", "flat")
+    )
+    for r in rows:
+        assert r["one_intent_calls"] == 2 and r["many_intents"] == 6 and r["many_repeats"] == 1
+        assert 0 < r["one_intent_s_min"] <= r["one_intent_s"] <= r["one_intent_s_max"]
+        assert r["many_s"] > 0 and r["distinct_intents"] == 16
+
+
+def test_efficiency_counts_flops_and_shares(configs):
+    e = suite.efficiency(tiny(configs["sumfirst-quick"]), rounds=1, per_round=1)
+    assert e["flops_per_step"] > 0 and e["matmul_peak_gflops"] > 0 and e["bandwidth_gbs"] > 0
+    assert math.isclose(e["fraction_of_peak"], e["achieved_gflops"] / e["matmul_peak_gflops"])
+    assert math.isclose(sum(e["time_share"].values()), 1.0) and "matmul" in e["time_share"]
+
+
+def test_run_s_vmap_and_loop_agree(configs):
+    (row,) = suite.run_s(tiny(configs["addmod-quick"]), (3,), rounds=1, per_round=1)
+    assert row["same_outputs"] and row["weight_sets"] == 3
+    assert row["loop_over_vmap"] > 0 and row["loop_over_vmap_bwd"] > 0
+
+
+def test_scaling_point_in_a_subprocess():
+    point = {"family": "mlp", "size": 8, "model": "metagnn", "threads": 1, "warmup": 1, "steps": 1}
+    row = suite._run_child({**point, "intents": 1, "examples": 4})
+    assert "error" not in row, row.get("error")
+    assert row["target_parameters"] == 16 * 8 + 8 + 8 * 8 + 8 + 8 + 1
+    assert row["step_s"] > 0 and len(row["step_times"]) == 1
+    assert row["peak_process_mib"] >= row["rss_start_mib"] > 0
+
+
+def test_render_writes_page_and_plots(tmp_path, configs):
+    cfg = tiny(configs["sumfirst-quick"])
+    scaling = [
+        {"family": "mlp", "size": s, "model": m, "target_parameters": p, "parameters": 10, "step_s": t,
+         "build_s": 0.1, "peak_process_mib": mem, "rss_start_mib": 100.0, "peak_steps_mib": mem}
+        for s, p, t, mem, m in [(1, 1e4, 0.1, 200.0, "metagnn"), (2, 1e5, 0.5, 400.0, "metagnn"),
+                                (1, 1e4, 0.1, 200.0, "flat"), (2, 1e5, 0.9, 900.0, "flat")]
+    ]  # fmt: skip
+    res = {
+        "quick": True,
+        "machine": suite.machine(),
+        "started": "now",
+        "wall_s": 1.0,
+        "graph": suite.graph_construction([cfg]),
+        "training": suite.training([cfg], rounds=1, per_round=1, models=("metagnn", "flat")),
+        "synthesis": suite.synthesis(cfg, singles=1, total=2, batch=2, repeats=1, models=("metagnn",)),
+        "efficiency": suite.efficiency(cfg, rounds=1, per_round=1),
+        "run_s": suite.run_s(cfg, (2,), rounds=1, per_round=1),
+        "scaling": scaling,
+        "scaling_batch": suite.SCALING_BATCH,
+    }
+    page = doc.render(res, tmp_path / "performance.md", "metagnn bench --quick", tmp_path / "r.json")
+    for heading in ("## The issue's targets", "## Training step throughput", "## Synthesis latency",
+                    "## Scaling with the target", "## Efficiency", "## Running S"):  # fmt: skip
+        assert heading in page
+    assert (tmp_path / "img" / "performance" / "scaling.png").stat().st_size > 0
+    assert (tmp_path / "img" / "performance" / "training-throughput.png").stat().st_size > 0
+    verdicts = {t: v for t, _, v in doc.targets(res)}
+    assert verdicts["Meta-GNN time and memory per step grow at most linearly (mlp sweep)"] == "met"  # slope 0.7, 0.5
+    assert verdicts["at the largest size Meta-GNN uses less peak memory than Meta-MLP (mlp)"] == "met"
+
+
+def test_loglog_slope():
+    assert math.isclose(doc.loglog_slope([1, 10, 100], [2, 20, 200]), 1.0)
+    assert math.isclose(doc.loglog_slope([1, 10, 100], [3, 3, 3]), 0.0, abs_tol=1e-12)
+
+
+def test_bench_is_a_subcommand(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    assert "--quick" in capsys.readouterr().out
