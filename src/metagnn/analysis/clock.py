@@ -17,9 +17,11 @@ Definitions (stated once here, used everywhere below):
   Applied to ``E = W_E[:p]`` (``p x d``) and to ``U = W_U[:, :p].T`` (``p x d``).
 - **Clock (PCA R^2)**: centre ``E``, take its top two principal components (scores, ``p``
   values each); the R^2 of a least-squares fit of a component by ``[1, cos(w_k a), sin(w_k a)]``
-  is its share of variance at frequency ``k`` (the basis is orthogonal). ``k*`` maximises the
-  mean of the two components' R^2 (one frequency for both: a clock is one circle); reported:
-  that mean and ``k*``, the two R^2, and each component's own best ``k``.
+  is its share of variance at frequency ``k`` (the basis is orthogonal). As SPEC 5 words it, each
+  component gets its own best ``k``; reported: the mean of the two R^2 and the ``k`` (of PC 1;
+  both are kept). Also reported, ``r2_shared``: the mean at the one ``k`` best for both (a single
+  circle); the two differ when several frequencies have about equal power, as in Nanda et al.'s
+  networks, whose top two PCs then belong to two different circles.
 - **Logit share**: logits ``L[a, b, c]`` over all ``p^2`` pairs and the first ``p`` classes,
   centred over ``c`` (softmax ignores a per-pair constant); the share of their squared norm in
   the span of ``cos(w_k (a + b - c))`` and ``sin(w_k (a + b - c))`` for the key frequencies of ``E``.
@@ -116,9 +118,10 @@ def spectrum(m: Tensor, key_share: float = KEY_SHARE, top_n: int = TOP_N) -> dic
 def pca_clock(e: Tensor) -> dict[str, Any]:
     """PCA R^2 of a ``(p, d)`` embedding (module docstring).
 
-    Returns ``{"r2": mean R^2 of the top two PCs at the shared best frequency, "k", "r2_components":
-    [2], "best_k_components": [2], "variance_share": share of the centred variance in the two PCs,
-    "pcs": (p, 2) scores as nested lists}``.
+    Returns ``{"r2": mean over the top two PCs of each one's R^2 at its own best frequency,
+    "k": PC 1's best frequency, "best_k_components": [2], "r2_components": [2], "r2_shared": the
+    mean R^2 at the one frequency best for both (a single circle), "k_shared", "variance_share":
+    share of the centred variance in the two PCs, "pcs": (p, 2) scores as nested lists}``.
     """
     p = e.shape[0]
     ec = e.detach().double().cpu()
@@ -130,13 +133,17 @@ def pca_clock(e: Tensor) -> dict[str, Any]:
     coef = fourier_basis(p) @ pcs  # (p, 2)
     norm2 = pcs.pow(2).sum(0).clamp_min(1e-300)  # (2,)
     r2 = (coef[1::2].pow(2) + coef[2::2].pow(2)) / norm2  # (K, 2)
-    k_star = int(r2.mean(1).argmax())
+    best = r2.argmax(0)  # (2,)
+    r2_each = r2.max(0).values
+    k_shared = int(r2.mean(1).argmax())
     total_var = float(s.pow(2).sum())
     return {
-        "r2": float(r2[k_star].mean()),
-        "k": k_star + 1,
-        "r2_components": [float(r2[k_star, 0]), float(r2[k_star, 1])],
-        "best_k_components": [int(r2[:, 0].argmax()) + 1, int(r2[:, 1].argmax()) + 1],
+        "r2": float(r2_each.mean()),
+        "k": int(best[0]) + 1,
+        "best_k_components": [int(best[0]) + 1, int(best[1]) + 1],
+        "r2_components": [float(r2_each[0]), float(r2_each[1])],
+        "r2_shared": float(r2[k_shared].mean()),
+        "k_shared": k_shared + 1,
         "variance_share": float(s[:2].pow(2).sum()) / total_var if total_var > 0 else 0.0,
         "pcs": [[round(float(x), 5), round(float(y), 5)] for x, y in pcs],
     }

@@ -60,8 +60,8 @@ def plot_spectra(rows: dict[str, dict[str, Any]], path: Path | str, title: str =
 def plot_clocks(rows: dict[str, dict[str, Any]], path: Path | str, title: str = "") -> Path:
     """The top two principal components of ``W_E[:p]``, coloured by ``a / p``, one panel per network.
 
-    The grey line visits the tokens in the order ``a = j * k^-1 mod p`` (``k``: the PCA frequency), so
-    a clock of frequency ``k`` shows as a circle traced once.
+    The grey line visits the tokens in the order ``a = j * k^-1 mod p`` (``k``: the frequency best
+    for both PCs), so a clock of frequency ``k`` shows as a circle traced once.
     """
     n = len(rows)
     cols = min(n, 4)
@@ -71,7 +71,7 @@ def plot_clocks(rows: dict[str, dict[str, Any]], path: Path | str, title: str = 
         ax.axis("off")
     for ax, (label, r) in zip(axes.flat, rows.items(), strict=False):
         pcs = r["pca"]["pcs"]
-        p, k = len(pcs), r["pca"]["k"]
+        p, k = len(pcs), r["pca"].get("k_shared", r["pca"]["k"])
         order = [(j * pow(k, -1, p)) % p for j in range(p + 1)]
         ax.plot([pcs[a][0] for a in order], [pcs[a][1] for a in order], color="0.8", lw=0.8, zorder=1)
         sc = ax.scatter(
@@ -79,7 +79,8 @@ def plot_clocks(rows: dict[str, dict[str, Any]], path: Path | str, title: str = 
             s=14, zorder=2,
         )  # fmt: skip
         acc = r.get("test_accuracy", r.get("accuracy"))
-        ax.set_title(f"{label}: R² {r['pca']['r2']:.2f} (k={k}), acc {acc:.2f}", fontsize=9)
+        ks = "/".join(str(v) for v in dict.fromkeys(r["pca"]["best_k_components"]))
+        ax.set_title(f"{label}: R² {r['pca']['r2']:.2f} (k={ks}), acc {acc:.2f}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_aspect("equal", adjustable="datalim")

@@ -59,6 +59,22 @@ def last_position_logits(spec: TargetSpec, theta: Mapping[str, torch.Tensor], x:
     return h @ theta["unembed.W_U"]
 
 
+def reference_init(
+    p: int, seed: int = 0, target: Mapping[str, Any] | None = None
+) -> tuple[TargetSpec, Theta, torch.Generator]:
+    """The reference target for ``p`` and its initial weights drawn from ``seed`` (the generator
+    continues to the train/test split, so the same seed always gives the same run)."""
+    check_prime_size(p)
+    spec = reference_target(p, target)
+    gen = torch.Generator().manual_seed(seed)
+    theta_init = spec.init_theta(gen)
+    # Nanda et al. draw the embeddings with std 1/sqrt(d_model) (the spec's default is 1, sized for
+    # hypernetworks); with std 1 the network memorises and takes far longer to generalise.
+    for name in ("embed.W_E", "embed.W_pos"):
+        theta_init[name] = theta_init[name] / spec.kwargs["d_model"] ** 0.5
+    return spec, theta_init, gen
+
+
 def train_reference(
     p: int,
     *,
@@ -83,18 +99,11 @@ def train_reference(
     ``stop_test_accuracy``, if given.
     ``history`` rows: ``{"step", "train_loss", "train_accuracy", "test_accuracy", "wall_s"}``.
     """
-    check_prime_size(p)
     if not 0 < train_fraction < 1 or steps < 1 or eval_every < 1:
         raise ConfigError(f"reference: need 0 < train_fraction < 1, steps >= 1, eval_every >= 1 (p={p})")
-    spec = reference_target(p, target)
+    spec, theta_init, gen = reference_init(p, seed, target)
     if spec.kwargs["n_layers"] != 1 or spec.kwargs["layernorm"]:
         raise ConfigError("reference: the direct training path is for the one-layer target without LayerNorm")
-    gen = torch.Generator().manual_seed(seed)
-    theta_init = spec.init_theta(gen)
-    # Nanda et al. draw the embeddings with std 1/sqrt(d_model) (the spec's default is 1, sized for
-    # hypernetworks); with std 1 the network memorises and takes far longer to generalise.
-    for name in ("embed.W_E", "embed.W_pos"):
-        theta_init[name] = theta_init[name] / spec.kwargs["d_model"] ** 0.5
     params = {k: v.clone().to(device, dtype).requires_grad_(True) for k, v in theta_init.items()}
     x = all_pairs(p)
     y = (x[:, 0] + x[:, 1]) % p

@@ -93,10 +93,11 @@ def clock_table(result: dict[str, Any]) -> str:
 
     for key, r in sorted(result["primes"].items(), key=lambda kv: int(kv[0])):
         keys = r["embedding"]["key_frequencies"]
+        pca_k = "/".join(str(k) for k in dict.fromkeys(r["pca"]["best_k_components"]))
         key_text = " ".join(map(str, keys[:6])) + (f" (+{len(keys) - 6})" if len(keys) > 6 else "")
         lines.append(
             f"| {key} | {r['split']} | {f(r['test_accuracy'])} | {f(r['embedding']['top5_share'])} | {key_text} | "
-            f"{f(r['unembedding']['top5_share'])} | {f(r['pca']['r2'])} ({r['pca']['k']}) | "
+            f"{f(r['unembedding']['top5_share'])} | {f(r['pca']['r2'])} ({pca_k}) | "
             f"{f(r['key_only_accuracy'])} | {f(r['logit_share'])} | "
             f"{f(r['loss'], 2)} | {f(r['restricted_loss'], 2)} ({f(r['restricted_accuracy'], 2)}) | "
             f"{f(r['excluded_loss'], 2)} ({f(r['excluded_accuracy'], 2)}) | "

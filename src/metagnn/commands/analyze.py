@@ -78,29 +78,38 @@ def cmd_closed_form(args: argparse.Namespace) -> int:
 def cmd_reference(args: argparse.Namespace) -> int:
     from metagnn.analysis.clock import analyze_clock
     from metagnn.analysis.plots import plot_clocks, plot_spectra
-    from metagnn.analysis.reference import train_reference
-    from metagnn.checkpoint import save_tensors
+    from metagnn.analysis.reference import ReferenceRun, reference_init, train_reference
+    from metagnn.checkpoint import load_tensors, save_tensors
 
     def log(row: dict[str, Any]) -> None:
         if not args.quiet:
             print(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()), flush=True)
 
     dev = pick_device(args.device)
-    ref = train_reference(
-        args.p,
-        steps=args.steps,
-        seed=args.seed,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        train_fraction=args.train_fraction,
-        eval_every=args.eval_every,
-        stop_test_accuracy=args.stop_accuracy,
-        patience=args.patience,
-        device=dev,
-        log=log,
-    )
-    rows = {name: analyze_clock(ref.spec, th, ref.p) for name, th in (("init", ref.theta_init), ("trained", ref.theta))}
     out = Path(args.out)
+    if args.analyze_only:  # re-analyse a finished reference run (same seed: same initial weights)
+        saved = read_json(out / "reference.json")
+        cfg = saved["config"]
+        spec, theta_init, _ = reference_init(cfg["p"], cfg["seed"], cfg["target"])
+        theta, _ = load_tensors(out / "weights.safetensors")
+        ref = ReferenceRun(cfg["p"], spec, theta_init, theta, saved["history"], cfg)
+    else:
+        ref = train_reference(
+            args.p,
+            steps=args.steps,
+            seed=args.seed,
+            lr=args.lr,
+            weight_decay=args.weight_decay,
+            train_fraction=args.train_fraction,
+            eval_every=args.eval_every,
+            stop_test_accuracy=args.stop_accuracy,
+            patience=args.patience,
+            device=dev,
+            log=log,
+        )
+        meta = {"kind": "reference", "spec": ref.spec.to_dict(), **ref.config}
+        save_tensors(out / "weights.safetensors", ref.theta, meta)
+    rows = {name: analyze_clock(ref.spec, th, ref.p) for name, th in (("init", ref.theta_init), ("trained", ref.theta))}
     if args.plot:
         plot_dir = Path(args.plot)
         labelled = {f"p={ref.p} {k}": v for k, v in rows.items()}
@@ -116,13 +125,14 @@ def cmd_reference(args: argparse.Namespace) -> int:
         "provenance": provenance(dev),
     }
     write_json(out / "reference.json", result)
-    meta = {"kind": "reference", "spec": ref.spec.to_dict(), **ref.config}
-    save_tensors(out / "weights.safetensors", ref.theta, meta)
     for name, r in rows.items():
         print(
             f"{name:>8}: accuracy {r['accuracy']:.3f}  top-5 E {r['embedding']['top5_share']:.3f}  "
             f"key freqs E {r['embedding']['key_frequencies'][:8]}  top-5 U {r['unembedding']['top5_share']:.3f}  "
-            f"PCA R^2 {r['pca']['r2']:.3f} (k={r['pca']['k']})  logit share {r['logit_share']:.3f}  "
+            f"PCA R^2 {r['pca']['r2']:.3f} (k={r['pca']['best_k_components']}; "
+            f"one circle {r['pca']['r2_shared']:.3f})  "
+            f"logit share {r['logit_share']:.3f}  key-only acc {r['key_only_accuracy']:.3f}  "
+            f"restricted/excluded loss {r['restricted_loss']:.3g}/{r['excluded_loss']:.3g}  "
             f"grad sym {r['gradient_symmetricity']:.3f}  dist irr {r['distance_irrelevance']:.3f}"
         )
     print(f"wrote {out / 'reference.json'}")
@@ -167,6 +177,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--stop-accuracy", type=float, default=None, help="stop once test accuracy reaches this ...")
     p.add_argument("--patience", type=int, default=0, help="... plus this many steps")
     p.add_argument("--out", required=True, help="folder for reference.json and weights.safetensors")
+    p.add_argument("--analyze-only", action="store_true", help="re-analyse the finished run in --out, no training")
     p.add_argument("--plot", default=None, help="folder for the spectra and clock plots")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--device", default="cpu")
