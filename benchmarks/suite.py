@@ -28,6 +28,7 @@ import gc
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -113,6 +114,7 @@ class TrainingStep:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0.01, foreach=True)
         self.gen = torch.Generator().manual_seed(seed + 1)
         self.train_intents = task.splits["train"]
+        self.cpu_times: list[float] = []  # CPU seconds of each step (all threads), beside the wall time
 
     def batch(self) -> tuple[list, torch.Tensor, torch.Tensor, torch.Tensor]:
         k = min(self.intents, len(self.train_intents))
@@ -127,13 +129,15 @@ class TrainingStep:
     def __call__(self) -> float:
         """One step; returns its seconds."""
         intents, u, x, y = self.batch()
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         loss = self.loss(intents, u, x, y)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
         self.opt.step()
-        return time.perf_counter() - t0
+        wall = time.perf_counter() - t0
+        self.cpu_times.append(time.process_time() - c0)
+        return wall
 
     @property
     def examples_per_step(self) -> int:
@@ -178,6 +182,7 @@ def training(configs: list[dict[str, Any]], rounds: int, per_round: int, models:
                     "step_s": t,
                     "step_s_min": min(times[m]),
                     "step_s_max": max(times[m]),
+                    "cpu_s": median(s.cpu_times[-len(times[m]) :]),
                     "steps_timed": len(times[m]),
                     "examples_per_s": s.examples_per_step / t,
                     "time_vs_" + models[0]: t / ref,
@@ -223,31 +228,37 @@ def synthesis(
         counter["i"] += n
         return out
 
-    def one(model: Any) -> Callable[[], float]:
+    cpu: dict[tuple[str, str], list[float]] = {(m, k): [] for m in models for k in ("one", "many")}
+
+    def one(m: str) -> Callable[[], float]:
         def f() -> float:
             intents = next_intents(1)
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             with torch.no_grad():
-                model.synthesize(task.intent_features(intents))
-            return time.perf_counter() - t0
+                built[m].synthesize(task.intent_features(intents))
+            wall = time.perf_counter() - t0
+            cpu[m, "one"].append(time.process_time() - c0)
+            return wall
 
         return f
 
-    def many(model: Any) -> Callable[[], float]:
+    def many(m: str) -> Callable[[], float]:
         def f() -> float:
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             with torch.no_grad():
                 for start in range(0, total, batch):
-                    model.synthesize(task.intent_features(next_intents(min(batch, total - start))))
-            return time.perf_counter() - t0
+                    built[m].synthesize(task.intent_features(next_intents(min(batch, total - start))))
+            wall = time.perf_counter() - t0
+            cpu[m, "many"].append(time.process_time() - c0)
+            return wall
 
         return f
 
-    single = interleaved({m: one(built[m]) for m in models}, rounds=repeats, per_round=max(1, singles // repeats))
+    single = interleaved({m: one(m) for m in models}, rounds=repeats, per_round=max(1, singles // repeats))
     with torch.no_grad():
         for m in models:  # warm-up: one batch (a whole run of ``total`` would double the section's time)
             built[m].synthesize(task.intent_features(next_intents(batch)))
-    batched = interleaved({m: many(built[m]) for m in models}, rounds=repeats, per_round=1, warmup=0)
+    batched = interleaved({m: many(m) for m in models}, rounds=repeats, per_round=1, warmup=0)
     for m in models:
         rows.append(
             {
@@ -257,6 +268,8 @@ def synthesis(
                 "one_intent_s_min": min(single[m]),
                 "one_intent_s_max": max(single[m]),
                 "one_intent_calls": len(single[m]),
+                "one_intent_cpu_s": median(cpu[m, "one"][-len(single[m]) :]),
+                "many_cpu_s": median(cpu[m, "many"]),
                 "many_intents": total,
                 "batch": batch,
                 "many_s": median(batched[m]),
@@ -292,16 +305,19 @@ def synthesis_batches(
     return [{"config": cfg["name"], "model": model, "batch": b, "s_per_intent": median(t)} for b, t in times.items()]
 
 
-def matmul_gflops(n: int = 1024, reps: int = 5) -> float:
-    """fp32 ``n x n`` matmul throughput at the current thread count (median of ``reps``), GFLOP/s."""
+def matmul_gflops(n: int = 1024, reps: int = 5, clock: Callable[[], float] = time.perf_counter) -> float:
+    """fp32 ``n x n`` matmul throughput at the current thread count (median of ``reps``), GFLOP/s.
+
+    ``clock=time.process_time`` measures it per CPU second (what one busy core does, load aside).
+    """
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
     times = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        t0 = clock()
         a @ b
-        times.append(time.perf_counter() - t0)
-    return 2 * n**3 / median(times) / 1e9
+        times.append(clock() - t0)
+    return 2 * n**3 / max(median(times), 1e-9) / 1e9
 
 
 def copy_gbytes(n: int = 1 << 22, reps: int = 9) -> float:
@@ -353,6 +369,7 @@ def efficiency(cfg: dict[str, Any], rounds: int, per_round: int, model: str = "m
         {
             "step": step,
             "matmul": lambda: 1.0 / matmul_gflops(reps=3),
+            "matmul_cpu": lambda: 1.0 / matmul_gflops(reps=3, clock=time.process_time),
             "bandwidth": lambda: 1.0 / copy_gbytes(reps=5),
         },
         rounds=rounds,
@@ -360,7 +377,9 @@ def efficiency(cfg: dict[str, Any], rounds: int, per_round: int, model: str = "m
         warmup=1,
     )
     step_s = median(times["step"])
+    step_cpu_s = median(step.cpu_times[-len(times["step"]) :])
     peak = 1.0 / median(times["matmul"])
+    peak_cpu = 1.0 / median(times["matmul_cpu"])
     bandwidth = 1.0 / median(times["bandwidth"])
     # Where the time goes (the profiler adds a per-op cost, so shares are approximate).
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -382,10 +401,14 @@ def efficiency(cfg: dict[str, Any], rounds: int, per_round: int, model: str = "m
         "achieved_gflops": achieved,
         "matmul_peak_gflops": peak,
         "fraction_of_peak": achieved / peak,
+        "step_cpu_s": step_cpu_s,
+        "matmul_peak_gflops_cpu": peak_cpu,
+        "fraction_of_peak_cpu": flops / step_cpu_s / 1e9 / peak_cpu,
         "matmul_time_at_peak_s": flops / (peak * 1e9),
         "bandwidth_gbs": bandwidth,
         "time_share": {k: v / total for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])},
         "aten_ops_per_step": ops / 2,
+        "parameter_tensors": len(list(step.model.parameters())),
         "edge_state_bytes": step.examples_per_step // max(1, tc.get("examples_per_intent", 64)) * 4
         * step.model.graph.num_edges * getattr(step.model.cfg, "d_edge", 0),
     }  # fmt: skip
@@ -461,7 +484,10 @@ def scaling_point(point: dict[str, Any]) -> dict[str, Any]:
     rss_built = _rss_kib("VmRSS")
     peak_build = _rss_kib("VmHWM")
     reset = _reset_peak()
-    times = [step() for _ in range(point["warmup"] + point["steps"])][point["warmup"] :]
+    times = [step() for _ in range(point["warmup"])]
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    times = [step() for _ in range(point["steps"])]
+    after = resource.getrusage(resource.RUSAGE_SELF)
     return {
         **point,
         "target_parameters": task.spec.num_parameters,
@@ -469,6 +495,10 @@ def scaling_point(point: dict[str, Any]) -> dict[str, Any]:
         "build_s": step.build_s,
         "step_s": median(times),
         "step_times": times,
+        # Per timed step: CPU seconds in user and kernel mode, and minor page faults (fresh pages).
+        "user_s_per_step": (after.ru_utime - before.ru_utime) / len(times),
+        "sys_s_per_step": (after.ru_stime - before.ru_stime) / len(times),
+        "page_faults_per_step": (after.ru_minflt - before.ru_minflt) / len(times),
         "rss_start_mib": rss_start / 1024,
         "rss_built_mib": rss_built / 1024,
         "peak_build_mib": peak_build / 1024,

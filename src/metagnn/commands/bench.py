@@ -63,13 +63,25 @@ def bench(args: argparse.Namespace) -> int:
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)
 
-    res = suite.run_all(quick=args.quick, log=log)
+    if args.from_json:  # re-render a page from saved results, measuring nothing
+        try:
+            res = json.loads(Path(args.from_json).read_text())
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"{args.from_json}: not a readable results JSON ({type(e).__name__})") from None
+        if out is None:
+            out_path = Path(DEFAULT_DOC)
+            out = DEFAULT_DOC
+    else:
+        res = suite.run_all(quick=args.quick, log=log)
+        res["command"] = command_line(args)
     if out is not None:
-        json_path = out_path.parent / "results" / "performance" / f"bench-{'quick' if args.quick else 'full'}.json"
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(res, indent=1) + "\n")
+        json_path = out_path.parent / "results" / "performance" / f"bench-{'quick' if res['quick'] else 'full'}.json"
+        if not args.from_json:
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            json_path.write_text(json.dumps(res, indent=1) + "\n")
         extra = read_json_if(out_path.parent / "results" / "performance" / "before-after.json")
-        out_path.write_text(doc_mod.render(res, out_path, command_line(args), shown(json_path), extra))
+        command = res.get("command") or command_line(args)
+        out_path.write_text(doc_mod.render(res, out_path, command, shown(json_path), extra))
         log(f"wrote {out_path} and {json_path}")
     if args.json:
         print(json.dumps(res, indent=1))
@@ -80,7 +92,12 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def command_line(args: argparse.Namespace) -> str:
-    """The command as typed (when run as ``metagnn``), else its equivalent."""
+    """The command as typed (when run as ``metagnn``), else its equivalent; a re-render names the saved run's."""
+    if args.from_json:
+        return "metagnn --threads {} bench{}".format(
+            json.loads(Path(args.from_json).read_text())["machine"]["threads"],
+            " --quick" if "quick" in Path(args.from_json).name else "",
+        )
     if sys.argv and Path(sys.argv[0]).name == "metagnn":
         return " ".join(["metagnn", *sys.argv[1:]])
     flags = (["--quick"] if args.quick else []) + (["--out", args.out] if args.out else [])
@@ -109,4 +126,5 @@ def add_parser(sub: Any) -> None:
         default=None,
         help=f"Markdown report to write, with plots beside it (default: {DEFAULT_DOC}; none with --quick)",
     )
+    p.add_argument("--from-json", default=None, help="re-render the report from a saved results JSON (no measuring)")
     p.set_defaults(func=bench)
