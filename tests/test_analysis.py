@@ -267,3 +267,23 @@ def test_cli_analyze_rejects_runs_it_cannot_read(tmp_path: Path, capsys: pytest.
     assert err.startswith("metagnn: error:") and "addmod" in err and len(err.splitlines()) == 1
     assert main(["analyze", "closed-form", str(tmp_path / "missing")]) == 2
     assert main(["analyze", "clock", str(run), "--intents", "5,x"]) == 2
+
+
+def test_cli_analyze_reference_trains_saves_and_reanalyses(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out, plots = tmp_path / "ref", tmp_path / "plots"
+    args = ["analyze", "reference", "--p", "7", "--steps", "30", "--eval-every", "10", "--out", str(out), "--quiet"]
+    assert main([*args, "--plot", str(plots)]) == 0
+    first = json.loads((out / "reference.json").read_text())
+    assert first["steps_run"] == 30 and [r["step"] for r in first["history"]] == [10, 20, 30]
+    assert {"init", "trained"} == set(first["analysis"])
+    assert {p.name for p in plots.iterdir()} == {
+        "reference-p7-spectra.png",
+        "reference-p7-clocks.png",
+        "reference-p7-key-plane.png",
+    }
+    assert main(["analyze", "reference", "--out", str(out), "--analyze-only", "--quiet"]) == 0
+    again = json.loads((out / "reference.json").read_text())
+    assert again["analysis"] == first["analysis"]  # same seed: same initial weights, saved final weights
+    capsys.readouterr()
+    assert main(["analyze", "reference", "--p", "9", "--out", str(tmp_path / "bad")]) == 2
+    assert main(["analyze", "reference", "--p", "7", "--train-fraction", "1.5", "--out", str(tmp_path / "bad")]) == 2

@@ -149,6 +149,19 @@ def pca_clock(e: Tensor) -> dict[str, Any]:
     }
 
 
+def frequency_plane(e: Tensor, k: int) -> list[list[float]]:
+    """The centred ``(p, d)`` embedding projected on the plane of its frequency-``k`` part (the
+    span of its cos and sin coefficient vectors): ``p`` points, a circle for a clean clock of
+    frequency ``k`` whatever the other frequencies do."""
+    p = e.shape[0]
+    ec = e.detach().double().cpu()
+    ec = ec - ec.mean(0)
+    coef = fourier_basis(p)[2 * k - 1 : 2 * k + 1] @ ec  # (2, d)
+    q, _ = torch.linalg.qr(coef.T)  # (d, 2) orthonormal
+    xy = ec @ q
+    return [[round(float(x), 5), round(float(y), 5)] for x, y in xy]
+
+
 # --- running the target with its intermediate values ------------------------------------------
 def check_addmod_target(spec: TargetSpec, p: int) -> None:
     """Raise :class:`ConfigError` unless ``spec`` is a plain ``transformer`` that can hold AddMod-``p``."""
@@ -355,7 +368,8 @@ def analyze_clock(
         p: the prime.
     Returns:
         ``{"p", "accuracy" (all p^2 pairs), "embedding": spectrum, "unembedding": spectrum,
-        "pca": pca_clock, "logit_share", "key_only_accuracy", "loss", "restricted_loss", "excluded_loss",
+        "pca": pca_clock, "key_plane": {"k": strongest frequency, "xy": frequency_plane},
+        "logit_share", "key_only_accuracy", "loss", "restricted_loss", "excluded_loss",
         "restricted_accuracy", "excluded_accuracy", "gradient_symmetricity", "distance_irrelevance"}``;
         the restricted/excluded figures are ``None`` with a LayerNorm (logits are then not linear
         in the MLP activations).
@@ -380,6 +394,8 @@ def analyze_clock(
         "logit_share": logit_share(logits.reshape(p, p, p), emb["key_frequencies"]),
     }
     result["key_only_accuracy"] = key_only_accuracy(spec, theta, p, emb["key_frequencies"])
+    top = emb["key_frequencies"][0]
+    result["key_plane"] = {"k": top, "xy": frequency_plane(theta["embed.W_E"][:p], top)}
     if spec.kwargs["layernorm"]:
         result["loss"] = float(F.cross_entropy(logits, y))
         result.update(dict.fromkeys(("restricted_loss", "excluded_loss", "restricted_accuracy", "excluded_accuracy")))

@@ -57,21 +57,26 @@ def plot_spectra(rows: dict[str, dict[str, Any]], path: Path | str, title: str =
     return _save(fig, path)
 
 
-def plot_clocks(rows: dict[str, dict[str, Any]], path: Path | str, title: str = "") -> Path:
-    """The top two principal components of ``W_E[:p]``, coloured by ``a / p``, one panel per network.
+def plot_clocks(rows: dict[str, dict[str, Any]], path: Path | str, title: str = "", view: str = "pca") -> Path:
+    """The embedding ``W_E[:p]`` in 2-D, coloured by ``a / p``, one panel per network.
 
-    The grey line visits the tokens in the order ``a = j * k^-1 mod p`` (``k``: the frequency best
-    for both PCs), so a clock of frequency ``k`` shows as a circle traced once.
+    ``view="pca"``: its top two principal components (SPEC 5); ``view="key_plane"``: its
+    projection on the plane of its strongest frequency (a circle for a clean clock even when
+    several frequencies share the power and the PCs mix them). The grey line visits the tokens
+    in the order ``a = j * k^-1 mod p``, so a clock of frequency ``k`` shows as a circle traced once.
     """
     n = len(rows)
     cols = min(n, 4)
     nrows = math.ceil(n / cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(3.3 * cols, 3.3 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.9 * cols, 3.6 * nrows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
     for ax, (label, r) in zip(axes.flat, rows.items(), strict=False):
-        pcs = r["pca"]["pcs"]
-        p, k = len(pcs), r["pca"].get("k_shared", r["pca"]["k"])
+        if view == "key_plane":
+            pcs, k = r["key_plane"]["xy"], r["key_plane"]["k"]
+        else:
+            pcs, k = r["pca"]["pcs"], r["pca"].get("k_shared", r["pca"]["k"])
+        p = len(pcs)
         order = [(j * pow(k, -1, p)) % p for j in range(p + 1)]
         ax.plot([pcs[a][0] for a in order], [pcs[a][1] for a in order], color="0.8", lw=0.8, zorder=1)
         sc = ax.scatter(
@@ -79,8 +84,11 @@ def plot_clocks(rows: dict[str, dict[str, Any]], path: Path | str, title: str = 
             s=14, zorder=2,
         )  # fmt: skip
         acc = r.get("test_accuracy", r.get("accuracy"))
-        ks = "/".join(str(v) for v in dict.fromkeys(r["pca"]["best_k_components"]))
-        ax.set_title(f"{label}: R² {r['pca']['r2']:.2f} (k={ks}), acc {acc:.2f}", fontsize=9)
+        if view == "key_plane":
+            ax.set_title(f"{label}: plane of k={k}, acc {acc:.2f}", fontsize=9)
+        else:
+            ks = "/".join(str(v) for v in dict.fromkeys(r["pca"]["best_k_components"]))
+            ax.set_title(f"{label}: PCA R² {r['pca']['r2']:.2f} (k={ks}), acc {acc:.2f}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_aspect("equal", adjustable="datalim")

@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from metagnn.analysis.clock import all_pairs, check_prime_size
-from metagnn.errors import ConfigError
+from metagnn.errors import ConfigError, IntentError
 from metagnn.spec import TargetSpec, Theta, build_target
+from metagnn.tasks.addmod import is_prime
 
 FULL_TARGET = {"d_model": 32, "n_heads": 4, "d_mlp": 128, "n_layers": 1, "layernorm": False}
 
@@ -65,6 +66,8 @@ def reference_init(
     """The reference target for ``p`` and its initial weights drawn from ``seed`` (the generator
     continues to the train/test split, so the same seed always gives the same run)."""
     check_prime_size(p)
+    if not is_prime(p):
+        raise IntentError(f"reference: p={p} is not a prime")
     spec = reference_target(p, target)
     gen = torch.Generator().manual_seed(seed)
     theta_init = spec.init_theta(gen)

@@ -56,7 +56,7 @@ def analyze_run(
 
     Returns ``{"run", "model", "seed", "primes": {str(p): {"split", "test_accuracy" (the
     evaluation protocol's score: held-out pairs of seen primes, all pairs otherwise),
-    **analyze_clock(...)}}}``; with ``keep_pcs=False`` the PCA scores are dropped.
+    **analyze_clock(...)}}}``; with ``keep_pcs=False`` the 2-D views (PCs, key plane) are dropped.
     """
     run, task, model = load_run(run_dir, device)
     check_addmod_hypernetwork(run_dir, task, model)
@@ -76,6 +76,7 @@ def analyze_run(
         row = {"split": split_label(task, p), "test_accuracy": acc, **analyze_clock(task.spec, theta, p, n_triples)}
         if not keep_pcs:
             row["pca"].pop("pcs")
+            row.pop("key_plane")
         out["primes"][str(p)] = row
     return out
 

@@ -49,6 +49,7 @@ def cmd_clock(args: argparse.Namespace) -> int:
     if not args.keep_pcs:
         for r in result["primes"].values():
             r["pca"].pop("pcs", None)
+            r.pop("key_plane", None)
     if args.out:
         write_json(args.out, result)
         print(f"wrote {args.out}")
@@ -115,8 +116,11 @@ def cmd_reference(args: argparse.Namespace) -> int:
         labelled = {f"p={ref.p} {k}": v for k, v in rows.items()}
         print(f"plot: {plot_spectra(labelled, plot_dir / f'reference-p{ref.p}-spectra.png')}")
         print(f"plot: {plot_clocks(labelled, plot_dir / f'reference-p{ref.p}-clocks.png')}")
+        plane = plot_dir / f"reference-p{ref.p}-key-plane.png"
+        print(f"plot: {plot_clocks(labelled, plane, view='key_plane')}")
     for r in rows.values():
         r["pca"].pop("pcs")
+        r.pop("key_plane")
     result = {
         "config": ref.config,
         "steps_run": ref.history[-1]["step"] if ref.history else 0,
@@ -152,7 +156,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--plot", default=None, help="folder for spectra.png, clocks.png and r2-per-prime.png")
     p.add_argument("--plot-seen", action="store_true", help="also draw spectra and clocks of the seen primes")
     p.add_argument("--reference", default=None, help="a reference.json (analyze reference) to mark in the R^2 plot")
-    p.add_argument("--keep-pcs", action="store_true", help="keep the PCA scores of W_E in the JSON")
+    p.add_argument("--keep-pcs", action="store_true", help="keep the 2-D views of W_E (PCs, key plane) in the JSON")
     p.add_argument("--triples", type=int, default=100, help="(a, b, c) triples for gradient symmetricity")
     p.add_argument("--untrained", action="store_true", help="analyse the run's model at initialisation (a control)")
     p.add_argument("--device", default="cpu")
