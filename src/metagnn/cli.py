@@ -25,6 +25,7 @@ from metagnn.evaluate import evaluate
 from metagnn.models import Hypernetwork
 from metagnn.registry import MODELS, TASKS
 from metagnn.report import format_table, plot_per_intent, summarize
+from metagnn.reproduce import run_or_reuse
 from metagnn.runtime import pick_device, provenance, tune_allocator
 from metagnn.tasks import build_task
 from metagnn.train import RunConfig, load_run, train
@@ -178,16 +179,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     rows = []
     start = time.perf_counter()
     for model in models:
-        run = run_config(args, model)
-        run_dir = out / model
-        if (run_dir / METRICS).exists():
-            saved = read_json(run_dir / METRICS)
-            if saved.get("config") == json.loads(json.dumps(run.__dict__)):
-                print(f"{model}: reusing the finished run in {run_dir}")
-                rows.append(saved)
-                continue
-        resume = (run_dir / "checkpoint.safetensors").exists()
-        rows.append(train(run, run_dir, resume=resume, device=args.device, progress=not args.no_progress))
+        rows.append(run_or_reuse(run_config(args, model), out / model, args.device, progress=not args.no_progress))
     table = format_table(rows)
     print(table)
     write_json(

@@ -8,6 +8,14 @@ from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
+# SPEC section 4: the paper's OOD exact match (their splits are unknown), per task and model.
+PAPER_OOD: dict[tuple[str, str], str] = {
+    ("sumfirst", "direct"): "0.140", ("sumfirst", "flat"): "0.145", ("sumfirst", "gmlp"): "0.344",
+    ("sumfirst", "metagnn"): "0.866", ("addmod", "direct"): "0.682–0.699", ("addmod", "flat"): "0.947",
+    ("addmod", "gmlp"): "0.883", ("addmod", "metagnn"): "0.943", ("arc1d", "direct"): "0.603",
+    ("arc1d", "flat"): "0.625", ("arc1d", "gmlp"): "0.610", ("arc1d", "metagnn"): "0.713",
+}  # fmt: skip
+
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     """SPEC 3b's columns as a Markdown table (one row per run)."""
@@ -59,14 +67,17 @@ def plot_per_intent(rows: list[dict[str, Any]], path: Path, split: str = "ood") 
     return path
 
 
-def summarize(rows: list[dict[str, Any]]) -> str:
-    """Group runs by (task, model); mean and sample std over seeds for every split, with the budget."""
+def summarize(rows: list[dict[str, Any]], reference: dict[tuple[str, str], str] | None = None) -> str:
+    """Group runs by (task, model); mean and sample std over seeds for every split, with the budget.
+
+    With ``reference`` (e.g. :data:`PAPER_OOD`), a column of reference OOD figures follows ours."""
     # Runs pool only when their whole config but the seed is the same.
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         groups[json.dumps({k: v for k, v in r["config"].items() if k != "seed"}, sort_keys=True)].append(r)
     names: dict[tuple[str, str], int] = defaultdict(int)
-    head = "| task | model | seeds | ID | val | OOD | extrap. | chance (OOD) | params | steps | examples | wall (s) |"
+    head = "| task | model | seeds | ID | val | OOD | " + ("paper OOD | " if reference else "")
+    head += "extrap. | chance (OOD) | params | steps | examples | wall (s) |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
     def ms(runs: list[dict[str, Any]], key: str) -> str:
@@ -81,7 +92,9 @@ def summarize(rows: list[dict[str, Any]]) -> str:
         label = model if names[(task, model)] == 1 else f"{model} (config {names[(task, model)]})"
         lines.append(
             f"| {task} | {label} | {len(runs)} | {ms(runs, 'id_accuracy')} | {ms(runs, 'val_accuracy')} | "
-            f"{ms(runs, 'ood_accuracy')} | {ms(runs, 'extrapolation_accuracy')} | "
+            f"{ms(runs, 'ood_accuracy')} | "
+            + (f"{reference.get((task, model), '—')} | " if reference else "")
+            + f"{ms(runs, 'extrapolation_accuracy')} | "
             f"{mean(r['chance'].get('ood', float('nan')) for r in runs):.3f} | {runs[0]['parameters']:,} | "
             f"{runs[0]['steps']} | {runs[0]['examples_seen']:,} | {mean(r['wall_time_s'] for r in runs):.0f} |"
         )
