@@ -24,6 +24,7 @@ class MetaGNNConfig:
     pe_seed: int = 0
     pe_max_cycles: float = 4.0
     resample_pe: bool = False
+    tie: bool = True  # False: one encoder/decoder for all groups, group id as input (an ablation)
 
     def __post_init__(self) -> None:
         if min(self.d_intent, self.d_node, self.d_edge, self.pe_dim) < 1 or self.rounds < 0:

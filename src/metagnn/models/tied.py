@@ -153,17 +153,22 @@ class GroupDecoders(nn.Module):
         """
         for p in self.graph.spec.params:
             raw = raw_outputs[p.name]
-            centred_raw = raw - raw.mean()
-            if p.is_edge:
-                nr, nc = raw.shape[1], raw.shape[2]
-                size = torch.linalg.matrix_norm(centred_raw, ord=2).mean() / (nr**0.5 + nc**0.5)
-            else:
-                size = centred_raw.std()
-            size = size.clamp_min(1e-6)
+            size = self.block_size(raw, p)
             linear = self.heads[key(p.name)][1]
             linear.weight /= size
             if linear.bias is not None:
                 linear.bias.copy_((linear.bias - raw.mean()) / size)
+
+    @staticmethod
+    def block_size(raw: Tensor, p: ParamSpec) -> Tensor:
+        """Spectral norm per ``sqrt(n_rows) + sqrt(n_cols)`` of a centred weight block; std of a bias."""
+        centred_raw = raw - raw.mean()
+        if p.is_edge:
+            nr, nc = raw.shape[1], raw.shape[2]
+            size = torch.linalg.matrix_norm(centred_raw, ord=2).mean() / (nr**0.5 + nc**0.5)
+        else:
+            size = centred_raw.std()
+        return size.clamp_min(1e-6)
 
     def forward(self, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> Theta:
         spec = self.graph.spec
@@ -177,6 +182,89 @@ class GroupDecoders(nn.Module):
             scale = p.init_std * self.log_gain[key(p.name)].exp()
             theta[p.name] = (p.init_mean + scale * raw).reshape(raw.shape[0], *spec.shape(p))
         return theta
+
+
+def group_code(pe: Tensor, index: int, groups: int, width: int) -> Tensor:
+    """``[PE zero-padded to width || one-hot(group index)]`` for every member: ``(n, width + groups)``."""
+    code = pe.new_zeros(pe.shape[0], width + groups)
+    code[:, : pe.shape[1]] = pe
+    code[:, width + index] = 1.0
+    return code
+
+
+class SharedEncoders(GroupEncoders):
+    """The no-tying ablation: one node encoder and one edge encoder for every group; the group id is an
+    input feature (a one-hot next to the zero-padded PE), so groups differ only by that input."""
+
+    def __init__(
+        self, graph: NeuralGraph, d_u: int, d_node: int, d_edge: int, node_sets: list[str] | None = None
+    ) -> None:
+        nn.Module.__init__(self)
+        self.graph = graph
+        self.node_sets = graph.node_sets if node_sets is None else node_sets
+        self.width = max(pe.shape[1] for pe in graph.node_pe.values())
+        n_node, n_edge = len(graph.node_sets), len(graph.edge_blocks)
+        self.node = NodeEncoder(d_u, self.width + n_node, d_node)
+        self.edge = EdgeEncoder(d_u, self.width + n_edge, self.width + n_edge, d_edge)
+        pe = graph.node_pe
+        freeze_if_centred(self.edge.rows.bias, members=min(pe[b.rows].shape[0] for b in graph.edge_blocks))
+        freeze_if_centred(self.edge.cols.bias, members=min(pe[b.cols].shape[0] for b in graph.edge_blocks))
+
+    def forward(self, z: Tensor, pe: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        g = self.graph
+        nodes = {
+            n: self.node(z, group_code(pe[n], g.node_sets.index(n), len(g.node_sets), self.width))
+            for n in self.node_sets
+        }
+        edges = {}
+        for i, b in enumerate(g.edge_blocks):
+            rows = group_code(pe[b.rows], i, len(g.edge_blocks), self.width)
+            cols = group_code(pe[b.cols], i, len(g.edge_blocks), self.width)
+            edges[b.param] = self.edge(z, rows, cols)
+        return nodes, edges
+
+
+class SharedDecoders(GroupDecoders):
+    """The no-tying ablation: one scalar head for all weight tensors and one for all biases, reading the
+    state and a one-hot of the tensor's id. Calibration (per tensor, as in :class:`GroupDecoders`) is a
+    fixed affine map per tensor, kept in buffers, since the heads are shared."""
+
+    def __init__(self, graph: NeuralGraph, d_node: int, d_edge: int) -> None:
+        nn.Module.__init__(self)
+        self.graph = graph
+        params = graph.spec.params
+        self.ids = {p.name: i for i, p in enumerate(params)}
+        self.edge_norm, self.node_norm = nn.LayerNorm(d_edge), nn.LayerNorm(d_node)
+        self.edge_head = nn.Linear(d_edge + len(params), 1)
+        self.node_head = nn.Linear(d_node + len(params), 1)
+        for head, d in ((self.edge_head, d_edge), (self.node_head, d_node)):
+            nn.init.normal_(head.weight, std=d**-0.5)
+            nn.init.zeros_(head.bias)
+        self.log_gain = nn.ParameterDict({key(p.name): nn.Parameter(torch.zeros(())) for p in params})
+        for is_edge, norm, head in ((True, self.edge_norm, self.edge_head), (False, self.node_norm, self.node_head)):
+            kind = [p for p in params if p.is_edge == is_edge]
+            if kind and all(self.centres(p) for p in kind):  # a shared shift is removed from every tensor
+                freeze_if_centred(norm.bias, members=2)
+                freeze_if_centred(head.bias, members=2)
+        self.register_buffer("calib_shift", torch.zeros(len(params)))
+        self.register_buffer("calib_scale", torch.ones(len(params)))
+
+    def raw(self, p: ParamSpec, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> Tensor:
+        state = edges[p.name] if p.is_edge else nodes[p.nodes[0]]
+        norm, head = (self.edge_norm, self.edge_head) if p.is_edge else (self.node_norm, self.node_head)
+        i = self.ids[p.name]
+        one_hot = state.new_zeros(len(self.ids))
+        one_hot[i] = 1.0
+        x = torch.cat([norm(state), one_hot.expand(*state.shape[:-1], -1)], dim=-1)
+        return (head(x).squeeze(-1) - self.calib_shift[i]) / self.calib_scale[i]
+
+    @torch.no_grad()
+    def calibrate(self, raw_outputs: dict[str, Tensor]) -> None:
+        for p in self.graph.spec.params:
+            raw = raw_outputs[p.name]
+            i = self.ids[p.name]
+            self.calib_shift[i] += raw.mean() * self.calib_scale[i]
+            self.calib_scale[i] *= self.block_size(raw, p)
 
 
 def key(name: str) -> str:
@@ -204,8 +292,10 @@ class TiedHypernetwork(Hypernetwork):
         )
         # Without mixing rounds, node states are only read by the bias decoders.
         needed = None if cfg.rounds else [n for n in self.graph.node_sets if self.graph.node_params[n]]
-        self.encoders = GroupEncoders(self.graph, cfg.d_intent, cfg.d_node, cfg.d_edge, needed)
-        self.decoders = GroupDecoders(self.graph, cfg.d_node, cfg.d_edge)
+        tied = getattr(cfg, "tie", True)  # False: the no-tying ablation (one shared encoder/decoder + group id)
+        encoders, decoders = (GroupEncoders, GroupDecoders) if tied else (SharedEncoders, SharedDecoders)
+        self.encoders = encoders(self.graph, cfg.d_intent, cfg.d_node, cfg.d_edge, needed)
+        self.decoders = decoders(self.graph, cfg.d_node, cfg.d_edge)
         self._pe_generator = torch.Generator().manual_seed(cfg.pe_seed + 1)
 
     def positional_encodings(self) -> dict[str, Tensor]:
