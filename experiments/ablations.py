@@ -40,7 +40,10 @@ def slug(name: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", required=True)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
+    parser.add_argument(
+        "--only-seed", type=int, default=None, help="train just this seed (to split work across processes)"
+    )
     parser.add_argument("--out", default="runs/ablations")
     parser.add_argument("--variants", default=None, help="comma-separated slugs to run (default: all)")
     parser.add_argument("--json", default=None, help="default: docs/results/ablations/<task>.json")
@@ -50,7 +53,7 @@ def main() -> None:
     rows = []
     for name, (model, overrides) in chosen.items():
         model_cfg = {**cfg.get("models", {}).get(model, {}), **overrides}
-        for seed in range(args.seeds):
+        for seed in range(args.seeds) if args.only_seed is None else [args.only_seed]:
             run = RunConfig(args.task, cfg["task_config"], model, model_cfg, cfg["train"], seed)
             m = run_or_reuse(run, Path(args.out) / args.task / slug(name) / f"seed{seed}", progress=False)
             rows.append({"variant": name, **{k: v for k, v in m.items() if k != "history"}})
