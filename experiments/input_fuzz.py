@@ -29,6 +29,7 @@ import torch
 from metagnn.cli import main
 from metagnn.runtime import provenance
 from metagnn.tasks.addmod import is_prime
+from metagnn.tasks.arc1d.rules import DIRECTIONS, RULES, all_intents
 
 TINY = {
     "addmod": {
@@ -39,6 +40,7 @@ TINY = {
         "target": {"d_model": 8, "n_heads": 2, "d_mlp": 16},
     },
     "sumfirst": {"target": {"hidden": [8, 8]}},
+    "arc1d": {"test_examples": 8, "target": {"d_model": 8, "n_heads": 2, "d_mlp": 16, "n_layers": 1}},
 }
 TRAIN = {"steps": 4, "intents_per_step": 2, "examples_per_intent": 8, "eval_every": 2, "warmup": 1}
 MODELS = {"metagnn": {"d_intent": 8, "d_node": 8, "d_edge": 4, "rounds": 1}, "flat": {"d_hidden": 16, "layers": 2}}
@@ -118,6 +120,90 @@ def intent_case(run: Path, task: str, valid: Callable[[int], bool]) -> Callable[
             return "FAIL"
 
         return ["eval", str(run), f"--intents={','.join(items)}", "--json"], judge
+
+    return make
+
+
+def arc_intent_case(run: Path) -> Callable[[random.Random], tuple]:
+    """Intents composed from real and wrong pieces: rule, direction, k."""
+    accepted: dict[str, str] = {}  # every accepted spelling -> the canonical key
+    for i in all_intents():
+        k = [str(i.k)] if i.k is not None else []
+        accepted["-".join([i.rule, i.direction, *k])] = i.key
+        if i.direction == "forward":
+            accepted["-".join([i.rule, *k])] = i.key
+
+    def make(rng: random.Random) -> tuple:
+        items = []
+        for _ in range(rng.randint(1, 3)):
+            parts = [rng.choice([*RULES, "shif", "recolor", ""]), rng.choice([*DIRECTIONS, "backward", ""]),
+                     rng.choice([*map(str, range(11)), "x", ""])]  # fmt: skip
+            items.append("-".join(part for part in parts if part) or junk_token(rng))
+        entries = [t.strip() for t in ",".join(items).split(",") if t.strip()]
+        bad = [t for t in entries if t not in accepted]
+
+        def judge(rc: int | None, out: str, err: str) -> str:
+            if bad:
+                return "clear error" if clear_error(rc, err, "arc1d:") and bad[0] in err else "FAIL"
+            if rc == 0:
+                return "result" if set(json.loads(out)["per_intent"]) == {accepted[t] for t in entries} else "FAIL"
+            return "FAIL"
+
+        return ["eval", str(run), f"--intents={','.join(items)}", "--json"], judge
+
+    return make
+
+
+def arc_file_case(root: Path, run: Path) -> Callable[[random.Random], tuple]:
+    """A valid 1D-ARC task file (a move_1p task), then one random change that may or may not break it."""
+
+    def make(rng: random.Random) -> tuple:
+        folder = root / f"arc{rng.random()}" / "1d_move_1p"
+        folder.mkdir(parents=True)
+        path = folder / "1d_move_1p_0.json"
+
+        def pair() -> dict:
+            n, start = rng.randint(7, 30), rng.randint(0, 3)
+            row = [0] * n
+            row[start : start + 3] = [rng.randint(1, 9)] * 3
+            return {"input": [row], "output": [[0, *row[:-1]]]}
+
+        task: object = {"train": [pair() for _ in range(3)], "test": [pair()]}
+        kind = rng.choice(["valid", "not-json", "drop-key", "colour", "ragged", "nesting", "length", "too-long",
+                           "empty", "not-object"])  # fmt: skip
+        target = task["train"][rng.randrange(3)]
+        side = rng.choice(["input", "output"])
+        if kind == "drop-key":
+            if rng.random() < 0.5:
+                task.pop(rng.choice(["train", "test"]))
+            else:
+                target.pop(side)
+        elif kind == "colour":
+            target[side][0][rng.randrange(len(target[side][0]))] = rng.choice([10, -1, 1.5, "3", None, True, 12, 5])
+        elif kind == "ragged":
+            target[side].append([0])
+        elif kind == "nesting":
+            target[side] = rng.choice([target[side][0], [target[side]], [[[c] for c in target[side][0]]]])
+        elif kind == "length":
+            target["output"][0].append(0)
+        elif kind == "too-long":
+            target["input"][0] += [0] * 40
+            target["output"][0] += [0] * 40
+        elif kind == "empty":
+            task[rng.choice(["train", "test"])] = []
+        elif kind == "not-object":
+            task = rng.choice([[task], "task", 3])
+        text = json.dumps(task)
+        if kind == "not-json":
+            text = text[: rng.randrange(len(text))]
+        path.write_text(text)
+
+        def judge(rc: int | None, out: str, err: str) -> str:
+            if rc == 0:  # the change kept the file valid (e.g. colour 5): it must be scored
+                return "result" if "expressible_pair_accuracy" in json.loads(out) else "FAIL"
+            return "clear error" if clear_error(rc, err, path.name) and kind != "valid" else "FAIL"
+
+        return ["eval", str(run), "--arc-dir", str(folder.parent), "--json"], judge
 
     return make
 
@@ -210,7 +296,7 @@ def fuzz(cases: int, seed: int = 0, log: bool = True) -> dict[str, dict]:
         root = Path(tmp)
         runs = {
             f"{t}-{m}": train_run(root, t, m)
-            for t, m in [("addmod", "flat"), ("addmod", "metagnn"), ("sumfirst", "flat")]
+            for t, m in [("addmod", "flat"), ("addmod", "metagnn"), ("sumfirst", "flat"), ("arc1d", "flat")]
         }
         classes = {
             "intent: AddMod-p (p not prime, too large, not an integer)": intent_case(
@@ -218,6 +304,12 @@ def fuzz(cases: int, seed: int = 0, log: bool = True) -> dict[str, dict]:
             ),
             "intent: SumFirst-n (n outside 1..16, not an integer)": intent_case(
                 runs["sumfirst-flat"], "sumfirst", lambda n: 1 <= n <= 16
+            ),
+            "intent: 1D-ARC (unknown rule or direction, k out of range, malformed)": arc_intent_case(
+                runs["arc1d-flat"]
+            ),
+            "1D-ARC task file: not JSON, missing keys, bad colours, ragged, nested, lengths, too long": arc_file_case(
+                root, runs["arc1d-flat"]
             ),
             "config: unknown key or wrongly typed / out-of-range value": config_case(root),
             "checkpoint: missing, truncated, corrupted, other model / task / schema, pickle": checkpoint_case(

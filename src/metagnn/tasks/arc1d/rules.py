@@ -102,7 +102,10 @@ def parse_intent(text: str) -> Intent:
             raise IntentError(f"arc1d: cannot read intent {text!r}; {form}") from None
     if parts or not rule:
         raise IntentError(f"arc1d: cannot read intent {text!r}; {form}")
-    return check_intent(Intent(rule, direction, k))
+    try:
+        return check_intent(Intent(rule, direction, k))
+    except IntentError as e:
+        raise IntentError(f"{e} (intent {text!r})") from None
 
 
 # --- objects -------------------------------------------------------------------------------
