@@ -179,7 +179,8 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     rows = []
     start = time.perf_counter()
     for model in models:
-        rows.append(run_or_reuse(run_config(args, model), out / model, args.device, progress=not args.no_progress))
+        run = run_config(args, model)  # the layout of metagnn reproduce, which can reuse these runs
+        rows.append(run_or_reuse(run, out / run.task / model / f"seed{run.seed}", args.device, not args.no_progress))
     table = format_table(rows)
     print(table)
     write_json(
