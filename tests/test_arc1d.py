@@ -393,6 +393,8 @@ MALFORMED = {
     "ragged": ("1d_fill", json.dumps({"train": [{"input": [[1, 0], [1]], "output": [[1, 0]]}], "test": []}), "ragged"),
     "flat grid": ("1d_fill", json.dumps({"train": [{"input": [1, 0], "output": [[1, 0]]}], "test": []}), "nested"),
     "too deep": ("1d_fill", json.dumps({"train": [{"input": [[[1]]], "output": [[1]]}], "test": []}), "nested"),
+    "empty grid": ("1d_fill", json.dumps({"train": [{"input": [], "output": [[1]]}], "test": []}), "empty grid"),
+    "not a grid": ("1d_fill", json.dumps({"train": [{"input": "1 0", "output": [[1]]}], "test": []}), "got str"),
     "colour": ("1d_fill", json.dumps({"train": [{"input": [[1, 12]], "output": [[1, 1]]}], "test": []}), "colour 12"),
     "lengths": ("1d_fill", json.dumps({"train": [{"input": [[1, 0]], "output": [[1]]}], "test": []}), "2 cells"),
     "too long": (

@@ -41,8 +41,10 @@ def family_of(path: Path, root: Path) -> str:
 
 def _row(grid: Any, where: str) -> Row:
     """The single row of a 1D-ARC grid ``[[c, c, ...]]``, checked."""
-    if not isinstance(grid, list) or not grid:
+    if not isinstance(grid, list):
         raise DataError(f"{where}: expected a grid holding one row ([[...]]), got {type(grid).__name__}")
+    if not grid:
+        raise DataError(f"{where}: empty grid (expected one row, [[...]])")
     if not all(isinstance(r, list) for r in grid):
         raise DataError(f"{where}: wrongly nested grid (expected a list of rows, [[...]])")
     if len({len(r) for r in grid}) > 1:
