@@ -128,9 +128,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
+        width = max([8, *(len(k) for k in result["per_intent"])])
         for key, row in result["per_intent"].items():
             print(
-                f"{task.name} {key:>8} ({row['split']:<13}) accuracy {row['accuracy']:.4f}  "
+                f"{task.name} {key:>{width}} ({row['split']:<13}) accuracy {row['accuracy']:.4f}  "
                 f"(n={row['n']}, chance {row['chance']:.3f})"
             )
         for split in ("id", "val", "ood", "extrapolation", "unseen"):
