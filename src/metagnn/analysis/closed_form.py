@@ -166,7 +166,7 @@ def fit_closed_form(run_dir: Path | str, device: str | None = "cpu") -> dict[str
         )  # fmt: skip
     clean = [o for o in obs if o["r2"] >= CLEAN_R2] or obs
     rate, matched = fit_rate([o["p"] for o in clean], [o["k"] for o in clean])
-    target = {k: v for k, v in task.spec.kwargs.items()}
+    target = dict(task.spec.kwargs)
     return {
         "form": FORM,
         "description": "W_E[a] = r_E(p) (cos w a, sin w a), w = 2 pi max(1, round(rate p)) / p; uniform attention; "
