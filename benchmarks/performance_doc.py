@@ -30,7 +30,9 @@ def scaling_summary(rows: list[dict[str, Any]], model: str, family: str) -> dict
     mem = [max(r["peak_process_mib"] - r["rss_start_mib"], 1e-3) for r in pts]
     pairwise_time = max((step[i + 1] / step[i]) / (params[i + 1] / params[i]) for i in range(len(pts) - 1))
     pairwise_mem = max((mem[i + 1] / mem[i]) / (params[i + 1] / params[i]) for i in range(len(pts) - 1))
+    user = [r["user_s_per_step"] for r in pts if "user_s_per_step" in r]
     return {
+        "user_cpu_slope": loglog_slope(params, user) if len(user) == len(pts) else None,
         "time_slope": loglog_slope(params, step),
         "memory_slope": loglog_slope(params, mem),
         "worst_time_growth_vs_params": pairwise_time,
@@ -47,14 +49,21 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
         s = scaling_summary(sc, "metagnn", family)
         if s is None:
             continue
-        lin = s["time_slope"] <= 1.05 and s["memory_slope"] <= 1.05
+        memory_ok = s["memory_slope"] <= 1.05 and s["worst_memory_growth_vs_params"] <= 1.25
+        if s["time_slope"] <= 1.05 and s["worst_time_growth_vs_params"] <= 1.25 and memory_ok:
+            verdict = "met"
+        elif memory_ok and s["user_cpu_slope"] is not None and s["user_cpu_slope"] <= 1.05:
+            verdict = "memory met; time met in user CPU, not in wall time (kernel page faults, see Scaling)"
+        else:
+            verdict = "not met"
         out.append(
             (
                 f"Meta-GNN time and memory per step grow at most linearly ({family} sweep)",
-                f"log-log slope: time {s['time_slope']:.2f}, added memory {s['memory_slope']:.2f}; worst step-to-step "
-                f"growth over parameter growth: time {s['worst_time_growth_vs_params']:.2f}, "
+                f"log-log slope: time {s['time_slope']:.2f}, added memory {s['memory_slope']:.2f}"
+                + (f", user CPU time {s['user_cpu_slope']:.2f}" if s["user_cpu_slope"] is not None else "")
+                + f"; worst step-to-step growth over parameter growth: time {s['worst_time_growth_vs_params']:.2f}, "
                 f"memory {s['worst_memory_growth_vs_params']:.2f}",
-                "met" if lin else "not met",
+                verdict,
             )
         )
         flat = scaling_summary(sc, "flat", family)
@@ -336,25 +345,83 @@ def _scaling_section(res: dict[str, Any], img: Path, rel: Any) -> list[str]:
         )
     p = plot_scaling(sc, img / "scaling.png")
     lines += ["", f"![scaling]({rel(p)})", ""]
-    lines += ["| target | model | time slope (log-log) | added-memory slope | largest: step | largest: peak RSS |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
+    lines += ["| target | model | time slope (log-log) | user-CPU slope | added-memory slope | largest: step | "
+              "largest: peak RSS |", "|---|---|---|---|---|---|---|"]  # fmt: skip
     for family in ("mlp", "transformer"):
         for model in ("metagnn", "gmlp", "flat"):
             s = scaling_summary(sc, model, family)
             if s:
                 g = s["largest"]
                 lines.append(
-                    f"| {family} | {NAMES[model]} | {s['time_slope']:.2f} | {s['memory_slope']:.2f} | "
+                    f"| {family} | {NAMES[model]} | {s['time_slope']:.2f} | "
+                    f"{'n/a' if s['user_cpu_slope'] is None else format(s['user_cpu_slope'], '.2f')} | "
+                    f"{s['memory_slope']:.2f} | "
                     f"{fmt_s(g['step_s'])} | {g['peak_process_mib']:,.0f} MiB |"
                 )
+    al = res.get("allocator", [])
+    if al:
+        lines += [
+            "",
+            "Where the growth above linear comes from: at the largest sizes the CPU time in the kernel (`sys`)",
+            "and the page faults per step jump. A block-sized tensor there exceeds glibc's mmap threshold (32 MiB",
+            "after `metagnn.runtime.tune_allocator`, the most glibc allows), so every such tensor is mapped fresh",
+            "and returned to the OS when freed: each step faults its pages in again. The largest points once more,",
+            "the allocator as shipped against `MALLOC_MMAP_MAX_=0` (no mmap: every block comes from the heap and",
+            "is reused), in turns:",
+            "",
+            "| target | model | allocator | step (median) | CPU user+sys / step | page faults / step | peak RSS |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in al:
+            if "error" in r:
+                lines.append(f"| {r['family']} | {NAMES[r['model']]} | {r['allocator']} | failed: {r['error']} | | | |")
+                continue
+            lines.append(
+                f"| {r['family']} {r['size']} | {NAMES[r['model']]} | {r['allocator']} | {fmt_s(r['step_s'])} | "
+                f"{_cpu(r)} | {_faults(r)} | {r['peak_process_mib']:,.0f} MiB |"
+            )
+        pairs = []
+        for family in ("mlp", "transformer"):
+            got = {
+                r["allocator"]: r for r in al if r["family"] == family and r["model"] == "metagnn" and "error" not in r
+            }
+            if {"default", "no mmap"} <= set(got):
+                d, n = got["default"], got["no mmap"]
+                pairs.append(
+                    f"{family}: {d['step_s'] / n['step_s']:.2f}x faster, "
+                    f"{n['peak_process_mib'] / d['peak_process_mib']:.2f}x the peak RSS"
+                )
+        if pairs:
+            lines += [
+                "",
+                "For Meta-GNN, no mmap makes the largest steps faster at the cost of memory ("
+                + "; ".join(pairs)
+                + ").",
+                "The user CPU time (the work itself) barely differs between the two; the kernel time does. The policy",
+                "belongs to `metagnn.runtime.tune_allocator` and was not changed in this work: it trades memory for",
+                "speed and would deserve its own switch.",
+            ]
     lines += [
         "",
         "Why the memory differs: Meta-MLP's output layer holds `256 x P` weights, and AdamW keeps a gradient and",
-        "two moments of each (about `4 x 256 x P` floats whatever the batch); Meta-GNN's parameters do not",
-        "grow with the target, its memory is the edge states it keeps for the backward pass, about",
-        "`intents x P x d_edge x (tensors saved per round)`. It therefore stays below Meta-MLP at a small intent",
-        "batch and would cross it at a batch of a few intents at these widths.",
+        "two moments of each (about `4 x 256 x P` floats whatever the intent batch); Meta-GNN's parameters do",
+        "not grow with the target, its memory is the edge states it keeps for the backward pass, about",
+        "`intents x P x d_edge x (tensors saved per round)`, in proportion to the intent batch.",
     ]
+    cross = []
+    for family in ("mlp", "transformer"):
+        g, f = scaling_summary(sc, "metagnn", family), scaling_summary(sc, "flat", family)
+        if g and f:
+            ga = g["largest"]["peak_process_mib"] - g["largest"]["rss_start_mib"]
+            fa = f["largest"]["peak_process_mib"] - f["largest"]["rss_start_mib"]
+            cross.append(f"{family}: {fa / ga:.1f} intents")
+    if cross:
+        lines += [
+            "At the largest sizes the memory Meta-GNN adds is below Meta-MLP's by a factor that, if it grows in",
+            "proportion to the intent batch (an estimate, not measured here), puts the crossover at about "
+            + "; ".join(cross)
+            + " per step: structure-awareness saves memory at small intent batches, not at any batch.",
+        ]
     return lines
 
 
@@ -407,10 +474,10 @@ def _efficiency_section(res: dict[str, Any]) -> list[str]:
         "counted FLOP but sweeps block-sized edge states `(intents, n_rows, n_cols, d_edge)` through memory:",
         "LayerNorms over 32 features per edge, the broadcast row/column terms, ReLU, the mean messages,",
         "residual sums and their backward passes, plus per-op dispatch of the many small per-group modules.",
-        f"Even if every matrix product ran at the measured peak, the step would still take about "
-        f"{fmt_s(bound_s)} ({100 * bound_fraction:.0f} % "
-        "of peak): the step is bound by memory traffic on edge states, not by arithmetic. With `d_edge = 32`",
-        "each edge does only ~2 x 32 x 32 multiply-adds per linear map against several 32-float sweeps.",
+        "If every matrix product ran at the measured peak and nothing else changed, the step would take about",
+        f"{fmt_s(bound_s)}, i.e. {100 * bound_fraction:.0f} % of peak: the step is bound by memory traffic on",
+        "edge states and by dispatch, not by arithmetic. With `d_edge = 32` each edge does ~2 x 32 x 32",
+        "multiply-adds per linear map against several 32-float sweeps of its state, forward and backward.",
     ]
     return lines
 

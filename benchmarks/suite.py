@@ -549,10 +549,33 @@ def scaling(sweep: dict[str, list[int]], steps: int, models: tuple = HYPERNETWOR
     return rows
 
 
-def _run_child(point: dict[str, Any]) -> dict[str, Any]:
-    """Run one scaling point in a fresh interpreter."""
+# glibc hands every block above its mmap threshold (32 MiB once metagnn tunes it, the most glibc
+# allows) back to the OS when it is freed, so each step faults those pages in afresh; with mmap
+# off every block comes from the heap and is reused.
+NO_MMAP = {"MALLOC_MMAP_MAX_": "0"}
+
+
+def allocator_check(sweep: dict[str, list[int]], steps: int, models: tuple = ("metagnn", "flat")) -> list[dict]:
+    """The largest point of each family again, allocator as shipped vs no mmap, in turns."""
+    rows = []
+    for family, sizes in sweep.items():
+        for m in models:
+            point = {"family": family, "size": max(sizes), "model": m, "threads": torch.get_num_threads(),
+                     "warmup": 1, "steps": steps, **SCALING_BATCH}  # fmt: skip
+            for label, env in (("default", None), ("no mmap", NO_MMAP)):
+                rows.append({**_run_child(point, env), "allocator": label})
+    return rows
+
+
+def _run_child(point: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one scaling point in a fresh interpreter (``env``: extra environment variables)."""
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--point", json.dumps(point)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--point", json.dumps(point)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
     if proc.returncode:
         err = proc.stderr.strip()
         return {**point, "error": err.splitlines()[-1] if err else f"exit status {proc.returncode}"}
@@ -590,6 +613,9 @@ def run_all(quick: bool, log: Callable[[str], None] = lambda s: None) -> dict[st
     log("scaling sweep (a subprocess per point)")
     res["scaling"] = scaling(QUICK_SWEEP if quick else SWEEP, steps=2 if quick else 3)
     res["scaling_batch"] = SCALING_BATCH
+    if not quick:
+        log("allocator check at the largest sizes")
+        res["allocator"] = allocator_check(SWEEP, steps=2)
     res["machine_end"] = {"load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
     res["wall_s"] = time.perf_counter() - t0
     return res
