@@ -99,7 +99,7 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
                 "one AddMod program synthesized in < 20 ms (median)",
                 f"{1e3 * r['one_intent_s']:.1f} ms wall"
                 + (f" ({1e3 * r['one_intent_cpu_s']:.1f} ms CPU)" if r.get("one_intent_cpu_s") else ""),
-                "met" if r["one_intent_s"] < 0.020 else "not met",
+                _timed_verdict(r["one_intent_s"], r.get("one_intent_cpu_s"), 0.020),
             )
         )
         out.append(
@@ -108,10 +108,19 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
                 f"{r['many_s']:.2f} s wall"
                 + (f" ({r['many_cpu_s']:.2f} s CPU)" if r.get("many_cpu_s") else "")
                 + f", batches of {r['batch']}",
-                "met" if r["many_s"] < 5 else "not met",
+                _timed_verdict(r["many_s"], r.get("many_cpu_s"), 5.0),
             )
         )
     return out
+
+
+def _timed_verdict(wall: float, cpu: float | None, bound: float) -> str:
+    """Met on the wall clock; else say whether the CPU time alone (the machine's load aside) meets it."""
+    if wall < bound:
+        return "met"
+    if cpu is not None and cpu < bound:
+        return "not met on the wall clock under this load; met in CPU time (one thread)"
+    return "not met"
 
 
 # ----- plots ---------------------------------------------------------------------------------------

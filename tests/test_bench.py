@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 import pytest
@@ -113,6 +114,10 @@ def test_render_writes_page_and_plots(tmp_path, configs):
         assert heading in page
     assert (tmp_path / "img" / "performance" / "scaling.png").stat().st_size > 0
     assert (tmp_path / "img" / "performance" / "training-throughput.png").stat().st_size > 0
+    saved = tmp_path / "bench.json"
+    saved.write_text(json.dumps(res))
+    assert main(["bench", "--from-json", str(saved), "--out", str(tmp_path / "again" / "performance.md")]) == 0
+    assert "## The issue's targets" in (tmp_path / "again" / "performance.md").read_text()
     verdicts = {t: v for t, _, v in doc.targets(res)}
     assert verdicts["Meta-GNN time and memory per step grow at most linearly (mlp sweep)"] == "met"  # slope 0.7, 0.5
     assert verdicts["at the largest size Meta-GNN uses less peak memory than Meta-MLP (mlp)"] == "met"
@@ -127,3 +132,10 @@ def test_bench_is_a_subcommand(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "--help"])
     assert "--quick" in capsys.readouterr().out
+
+
+def test_from_json_rejects_a_bad_file(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["bench", "--from-json", str(bad), "--out", str(tmp_path / "p.md")]) == 2
+    assert "not a readable results JSON" in capsys.readouterr().err

@@ -82,7 +82,7 @@ def bench(args: argparse.Namespace) -> int:
         extra = read_json_if(out_path.parent / "results" / "performance" / "before-after.json")
         command = res.get("command") or command_line(args)
         out_path.write_text(doc_mod.render(res, out_path, command, shown(json_path), extra))
-        log(f"wrote {out_path} and {json_path}")
+        log(f"wrote {out_path}" + ("" if args.from_json else f" and {json_path}"))
     if args.json:
         print(json.dumps(res, indent=1))
     else:
