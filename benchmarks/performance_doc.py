@@ -528,10 +528,8 @@ def _before_after_section(extra: dict[str, Any], res: dict[str, Any]) -> list[st
         f"(`{extra['base']}`) and after (`{extra['head']}`), each a fresh process, alternating A B A B",
         f"({extra['repeats']} pairs of {extra['steps']} timed steps; {extra['threads']} thread; load average "
         f"{_load(extra.get('load_average'))}). The step is that of `metagnn.train` on the task's default config.",
-        "",
-        f"Measured by `{extra['command']}`: the same step benchmark on the code before the optimisation",
-        f"(`{extra['base']}`) and after (`{extra['head']}`), each a fresh process, alternating A B A B",
-        f"({extra['repeats']} pairs; {extra['threads']} thread; load average {_load(extra.get('load_average'))}).",
+        "The range also holds commit 7b57e17 (distributed training), which freezes offsets that a centring",
+        "removes (their gradient is exactly zero); it leaves the work per step as it was.",
         "",
         "| task | model | before: step | after: step | after / before (median of pairs) | before: peak RSS | "
         "after: peak RSS |",
