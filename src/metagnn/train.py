@@ -223,6 +223,8 @@ def _train(
     net: torch.nn.Module = model
     if world.size > 1:
         net = DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
+    if log_batches:  # every rank writes its own log; rank 0 may not have created the folder yet
+        out.mkdir(parents=True, exist_ok=True)
     batch_log = open(out / f"batches.rank{world.rank}.jsonl", "a") if log_batches else None  # noqa: SIM115
     start = state["step"]
     running_loss, running_acc = state.get("running", [float("nan"), float("nan")])
