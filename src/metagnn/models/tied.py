@@ -184,17 +184,22 @@ class GroupDecoders(nn.Module):
         return theta
 
 
-def group_code(pe: Tensor, index: int, groups: int, width: int) -> Tensor:
-    """``[PE zero-padded to width || one-hot(group index)]`` for every member: ``(n, width + groups)``."""
-    code = pe.new_zeros(pe.shape[0], width + groups)
-    code[:, : pe.shape[1]] = pe
-    code[:, width + index] = 1.0
-    return code
+def padded(pe: Tensor, width: int) -> Tensor:
+    """PE features zero-padded to ``width`` columns: ``(n, width)``."""
+    return torch.nn.functional.pad(pe, (0, width - pe.shape[1]))
+
+
+def with_group(z: Tensor, index: int, groups: int) -> Tensor:
+    """``[z || one-hot(index)]`` for every intent of the batch: ``(B, d + groups)``."""
+    one_hot = z.new_zeros(z.shape[0], groups)
+    one_hot[:, index] = 1.0
+    return torch.cat([z, one_hot], dim=1)
 
 
 class SharedEncoders(GroupEncoders):
     """The no-tying ablation: one node encoder and one edge encoder for every group; the group id is an
-    input feature (a one-hot next to the zero-padded PE), so groups differ only by that input."""
+    input feature. It enters beside the intent code (``[z || one-hot]``), not beside the members' PEs:
+    the endpoint codes are centred over a group's members, which would subtract a per-group constant."""
 
     def __init__(
         self, graph: NeuralGraph, d_u: int, d_node: int, d_edge: int, node_sets: list[str] | None = None
@@ -202,32 +207,31 @@ class SharedEncoders(GroupEncoders):
         nn.Module.__init__(self)
         self.graph = graph
         self.node_sets = graph.node_sets if node_sets is None else node_sets
-        self.width = max(pe.shape[1] for pe in graph.node_pe.values())
-        n_node, n_edge = len(graph.node_sets), len(graph.edge_blocks)
-        self.node = NodeEncoder(d_u, self.width + n_node, d_node)
-        self.edge = EdgeEncoder(d_u, self.width + n_edge, self.width + n_edge, d_edge)
         pe = graph.node_pe
+        self.width = max(code.shape[1] for code in pe.values())
+        self.node = NodeEncoder(d_u + len(graph.node_sets), self.width, d_node)
+        self.edge = EdgeEncoder(d_u + len(graph.edge_blocks), self.width, self.width, d_edge)
         freeze_if_centred(self.edge.rows.bias, members=min(pe[b.rows].shape[0] for b in graph.edge_blocks))
         freeze_if_centred(self.edge.cols.bias, members=min(pe[b.cols].shape[0] for b in graph.edge_blocks))
 
     def forward(self, z: Tensor, pe: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        g = self.graph
+        g, w = self.graph, self.width
         nodes = {
-            n: self.node(z, group_code(pe[n], g.node_sets.index(n), len(g.node_sets), self.width))
+            n: self.node(with_group(z, g.node_sets.index(n), len(g.node_sets)), padded(pe[n], w))
             for n in self.node_sets
         }
-        edges = {}
-        for i, b in enumerate(g.edge_blocks):
-            rows = group_code(pe[b.rows], i, len(g.edge_blocks), self.width)
-            cols = group_code(pe[b.cols], i, len(g.edge_blocks), self.width)
-            edges[b.param] = self.edge(z, rows, cols)
+        edges = {
+            b.param: self.edge(with_group(z, i, len(g.edge_blocks)), padded(pe[b.rows], w), padded(pe[b.cols], w))
+            for i, b in enumerate(g.edge_blocks)
+        }
         return nodes, edges
 
 
 class SharedDecoders(GroupDecoders):
-    """The no-tying ablation: one scalar head for all weight tensors and one for all biases, reading the
-    state and a one-hot of the tensor's id. Calibration (per tensor, as in :class:`GroupDecoders`) is a
-    fixed affine map per tensor, kept in buffers, since the heads are shared."""
+    """The no-tying ablation: one scalar head for all weight tensors and one for all biases. The tensor's id
+    is an input feature that scales the normalized state feature-wise, ``head(LN(s) * (1 + A one_hot))``
+    (a shift would be a per-tensor constant, which the per-tensor centring removes). Calibration (per
+    tensor, as in :class:`GroupDecoders`) is a fixed affine map per tensor, kept in buffers."""
 
     def __init__(self, graph: NeuralGraph, d_node: int, d_edge: int) -> None:
         nn.Module.__init__(self)
@@ -235,9 +239,11 @@ class SharedDecoders(GroupDecoders):
         params = graph.spec.params
         self.ids = {p.name: i for i, p in enumerate(params)}
         self.edge_norm, self.node_norm = nn.LayerNorm(d_edge), nn.LayerNorm(d_node)
-        self.edge_head = nn.Linear(d_edge + len(params), 1)
-        self.node_head = nn.Linear(d_node + len(params), 1)
-        for head, d in ((self.edge_head, d_edge), (self.node_head, d_node)):
+        self.edge_film = nn.Linear(len(params), d_edge, bias=False)
+        self.node_film = nn.Linear(len(params), d_node, bias=False)
+        self.edge_head, self.node_head = nn.Linear(d_edge, 1), nn.Linear(d_node, 1)
+        for film, head, d in ((self.edge_film, self.edge_head, d_edge), (self.node_film, self.node_head, d_node)):
+            nn.init.normal_(film.weight, std=1.0)  # tensors start different, as separate heads would
             nn.init.normal_(head.weight, std=d**-0.5)
             nn.init.zeros_(head.bias)
         self.log_gain = nn.ParameterDict({key(p.name): nn.Parameter(torch.zeros(())) for p in params})
@@ -251,12 +257,14 @@ class SharedDecoders(GroupDecoders):
 
     def raw(self, p: ParamSpec, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> Tensor:
         state = edges[p.name] if p.is_edge else nodes[p.nodes[0]]
-        norm, head = (self.edge_norm, self.edge_head) if p.is_edge else (self.node_norm, self.node_head)
+        norm, film, head = (
+            (self.edge_norm, self.edge_film, self.edge_head)
+            if p.is_edge
+            else (self.node_norm, self.node_film, self.node_head)
+        )
         i = self.ids[p.name]
-        one_hot = state.new_zeros(len(self.ids))
-        one_hot[i] = 1.0
-        x = torch.cat([norm(state), one_hot.expand(*state.shape[:-1], -1)], dim=-1)
-        return (head(x).squeeze(-1) - self.calib_shift[i]) / self.calib_scale[i]
+        scale = 1 + film.weight[:, i]  # = film(one_hot(i))
+        return (head(norm(state) * scale).squeeze(-1) - self.calib_shift[i]) / self.calib_scale[i]
 
     @torch.no_grad()
     def calibrate(self, raw_outputs: dict[str, Tensor]) -> None:
@@ -316,7 +324,8 @@ class TiedHypernetwork(Hypernetwork):
         probe = torch.randn(16, intent_dim, generator=torch.Generator().manual_seed(self.cfg.pe_seed))
         # Probes go through in chunks of at most 2**20 edges (the 16 at once up to ~65k edges), so
         # that construction never holds more edge states than a training step: each intent is
-        # processed independently, so chunking changes nothing but memory.
+        # processed independently, so chunking changes nothing but memory (with resample_pe, each
+        # chunk draws its own PEs: the probes then also average over PE draws).
         chunk = max(1, min(len(probe), 2**20 // max(1, self.graph.num_edges)))
         parts: dict[str, list[Tensor]] = {p.name: [] for p in self.spec.params}
         with torch.no_grad():
