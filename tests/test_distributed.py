@@ -30,16 +30,18 @@ TASK = {
     "target": {"d_model": 8, "n_heads": 2, "d_mlp": 16},
 }
 MODEL = {"d_intent": 16, "d_node": 16, "d_edge": 8, "rounds": 1}
+ARC_TASK = {"test_examples": 8, "target": {"d_model": 8, "n_heads": 2, "d_mlp": 16, "n_layers": 1}}
 
 
-def write_config(path: Path, **train: int) -> str:
+def write_config(path: Path, task: str = "addmod", **train: int) -> str:
     cfg = {"steps": 6, "intents_per_step": 2, "examples_per_intent": 16, "eval_every": 3, "warmup": 2, **train}
-    path.write_text(json.dumps({"task_config": TASK, "train": cfg, "models": {"metagnn": MODEL}}))
+    task_cfg = TASK if task == "addmod" else ARC_TASK
+    path.write_text(json.dumps({"task_config": task_cfg, "train": cfg, "models": {"metagnn": MODEL}}))
     return str(path)
 
 
-def train_cmd(config: str, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "metagnn.cli", "--threads", "1", "train", "addmod", "--config", config,
+def train_cmd(config: str, out: Path, *extra: str, task: str = "addmod") -> list[str]:
+    return [sys.executable, "-m", "metagnn.cli", "--threads", "1", "train", task, "--config", config,
             "--out", str(out), "--no-progress", "--log-batches", *extra]  # fmt: skip
 
 
@@ -135,19 +137,24 @@ def test_sigterm_stops_at_a_step_boundary_with_a_checkpoint(uninterrupted, tmp_p
     assert_same_run(out, full)
 
 
-@pytest.mark.parametrize(("intents", "examples"), [(2, 16), (3, 16)], ids=["shard-intents", "shard-examples"])
-def test_two_processes_match_one(tmp_path: Path, intents: int, examples: int) -> None:
+@pytest.mark.parametrize(
+    ("task", "intents", "examples"),
+    [("addmod", 2, 16), ("addmod", 3, 16), ("arc1d", 2, 8)],
+    ids=["shard-intents", "shard-examples", "arc1d-rows-of-unequal-length"],
+)
+def test_two_processes_match_one(tmp_path: Path, task: str, intents: int, examples: int) -> None:
     """torchrun with 2 CPU processes (gloo): the ranks' intents and examples are disjoint and cover each
-    global batch, and the final parameters equal a single-process run with the same global batch."""
-    config = write_config(tmp_path / "cfg.json", steps=6, intents_per_step=intents, examples_per_intent=examples)
+    global batch, and the final parameters equal a single-process run with the same global batch (on
+    1D-ARC too, where the shards hold different numbers of loss terms)."""
+    config = write_config(tmp_path / "cfg.json", task, steps=6, intents_per_step=intents, examples_per_intent=examples)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     ddp = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         *train_cmd(config, tmp_path / "ddp")[1:]],
+         *train_cmd(config, tmp_path / "ddp", task=task)[1:]],
         capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip
     assert ddp.returncode == 0, ddp.stderr[-3000:]
-    run_ok(train_cmd(config, tmp_path / "single"))
+    run_ok(train_cmd(config, tmp_path / "single", task=task))
 
     single = batches(tmp_path / "single")
     ranks = [batches(tmp_path / "ddp", r) for r in (0, 1)]

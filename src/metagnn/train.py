@@ -239,6 +239,7 @@ def _train(
             pick = torch.randperm(len(train_intents), generator=gen)[:k]
             intents = [train_intents[i] for i in pick.tolist()]
             x, y = task.sample(intents, cfg.examples_per_intent, gen)  # the global batch, the same on every rank
+            global_terms = task.loss_terms(y)
             intents, x, y = intents[mine_i], x[mine_i, mine_x], y[mine_i, mine_x]
             if batch_log is not None:
                 record = {
@@ -256,6 +257,8 @@ def _train(
                 group["lr"] = cfg.lr_at(step)
             out_ = net(u, x)
             loss = task.loss(out_, y, intents)
+            if world.size > 1:  # DDP averages the ranks' gradients: weigh each shard's mean by its share
+                loss = loss * (task.loss_terms(y) * world.size / global_terms)
             if world.any([not bool(torch.isfinite(loss))], dev)[0]:  # every rank stops before the gradient all-reduce
                 raise TrainingError(f"loss is {loss.item()} at step {step}; {last_checkpoint(out, state)}")
             opt.zero_grad(set_to_none=True)

@@ -75,6 +75,11 @@ class Task:
     def loss(self, out: Tensor, y: Tensor, intents: Sequence[Intent]) -> Tensor:
         raise NotImplementedError
 
+    def loss_terms(self, y: Tensor) -> int:
+        """How many terms :meth:`loss` averages over for targets ``y`` (distributed training weighs each
+        process's shard by it, so that the shards' losses add up to the global batch's mean)."""
+        return y.numel()
+
     def correct(self, out: Tensor, y: Tensor, intents: Sequence[Intent]) -> Tensor:
         """Exact match per example, bool ``(B, N)``."""
         raise NotImplementedError
