@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from statistics import mean, stdev
 
@@ -49,7 +50,11 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="default: docs/results/ablations/<task>.json")
     args = parser.parse_args()
     cfg = load_config("quick", args.task)
-    chosen = {n: v for n, v in VARIANTS.items() if args.variants is None or slug(n) in args.variants.split(",")}
+    wanted = None if args.variants is None else args.variants.split(",")
+    unknown = sorted(set(wanted or []) - {slug(n) for n in VARIANTS})
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(slug(n) for n in VARIANTS)}")
+    chosen = {n: v for n, v in VARIANTS.items() if wanted is None or slug(n) in wanted}
     rows = []
     for name, (model, overrides) in chosen.items():
         model_cfg = {**cfg.get("models", {}).get(model, {}), **overrides}
@@ -73,9 +78,11 @@ def main() -> None:
         )
     table = "\n".join(lines)
     print(table)
+    if args.only_seed is not None and args.json is None:
+        return  # one process's share of the seeds: the table over all seeds comes from a run without --only-seed
     path = Path(args.json or f"docs/results/ablations/{args.task}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    command = f"python experiments/ablations.py --task {args.task} --seeds {args.seeds}"
+    command = "python " + " ".join(sys.argv)
     record = {"command": command, "table": table, "rows": rows, "provenance": provenance("cpu")}
     path.write_text(json.dumps(record, indent=2) + "\n")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -157,12 +158,12 @@ def load_file_state(run_dir: Path) -> str:
 
 
 def test_quickstart_trains_every_model_and_reuses_finished_runs(config: str, tmp_path: Path, capsys) -> None:
-    """quickstart prints the table, writes results.json and the OOD plot, and reuses finished runs."""
+    """quickstart prints the table, writes quickstart.json and the OOD plot, and reuses finished runs."""
     argv = ["quickstart", "--config", config, "--out", str(tmp_path / "qs"), "--models", "flat,direct", "--no-progress"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "| flat |" in out and "| direct |" in out
-    results = json.loads((tmp_path / "qs" / "results.json").read_text())
+    results = json.loads((tmp_path / "qs" / "quickstart.json").read_text())
     assert [r["model"] for r in results["rows"]] == ["flat", "direct"]
     assert (tmp_path / "qs" / "ood_per_prime.png").stat().st_size > 1000
     assert main(argv) == 0
@@ -238,3 +239,26 @@ def test_damaged_run_folders_and_output_paths_are_one_line_errors(run_dir: Path,
 
     with pytest.raises(CheckpointError, match="not a resumable training checkpoint"):
         train(run, bad, resume=True, progress=False)
+
+
+def test_out_of_memory_names_the_size_asked_for(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A size far beyond the machine (here d_node = 10**12) is a one-line out-of-memory error quoting the
+    allocation the allocator refused, not a traceback."""
+    path = tmp_path / "huge.json"
+    models = {**TINY_MODELS, "metagnn": {**TINY_MODELS["metagnn"], "d_node": 10**12}}
+    path.write_text(json.dumps({"task_config": TINY_TASK, "train": TINY_TRAIN, "models": models}))
+    assert main(["train", "addmod", "--config", str(path), "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert re.search(r"out of memory \(tried to allocate \d+ bytes\)", err), err
+
+
+def test_a_leftover_world_size_is_a_clear_error(tmp_path: Path, config: str, monkeypatch, capsys) -> None:
+    """WORLD_SIZE set outside torchrun (no RANK, or no rendezvous address) is a one-line error."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.delenv("RANK", raising=False)
+    assert main(["train", "addmod", "--config", config, "--out", str(tmp_path / "r"), "--no-progress"]) == 2
+    assert "launch with torchrun" in capsys.readouterr().err
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    assert main(["train", "addmod", "--config", config, "--out", str(tmp_path / "r2"), "--no-progress"]) == 2
+    assert "launch with torchrun" in capsys.readouterr().err

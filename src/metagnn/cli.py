@@ -11,6 +11,7 @@ import importlib
 import json
 import os
 import pkgutil
+import re
 import sys
 import time
 from importlib import resources
@@ -185,7 +186,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     table = format_table(rows)
     print(table)
     write_json(
-        out / "results.json",
+        out / "quickstart.json",  # reproduce writes results.json into the same folder
         {
             "rows": [{k: v for k, v in r.items() if k != "history"} for r in rows],
             "table": table,
@@ -193,7 +194,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
         },
     )
     plot = plot_per_intent(rows, out / "ood_per_prime.png", split="ood")
-    print(f"total wall time {time.perf_counter() - start:.0f} s; results in {out / 'results.json'}, plot in {plot}")
+    print(f"total wall time {time.perf_counter() - start:.0f} s; results in {out / 'quickstart.json'}, plot in {plot}")
     return 0
 
 
@@ -304,10 +305,14 @@ def main(argv: list[str] | None = None) -> int:
     except (torch.OutOfMemoryError, RuntimeError) as e:
         if not isinstance(e, torch.OutOfMemoryError) and "can't allocate memory" not in str(e):
             raise  # a bug, not bad input: keep the traceback
-        wanted = str(e).split("allocate ")[1].split(".")[0] if "allocate " in str(e) else "more than is free"
+        sizes = re.findall(r"allocate (\d[\d.]* ?[A-Za-z]+)", str(e))  # "... you tried to allocate 4000 bytes"
+        wanted = sizes[-1] if sizes else "more than is free"
         print(f"metagnn: error: out of memory (tried to allocate {wanted}): a size in the config or flags "
               "(vocab, widths, batch) is too large for this machine", file=sys.stderr)  # fmt: skip
         return 2
+    except KeyboardInterrupt:  # a second Ctrl-C, or one outside a training loop
+        print("metagnn: error: interrupted", file=sys.stderr)
+        return 130
     except OSError as e:  # unwritable or missing output path, disk full, ...
         print(f"metagnn: error: {e.strerror or e}: {e.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2

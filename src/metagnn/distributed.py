@@ -69,20 +69,29 @@ def init_world(device: str | None = None) -> tuple[World, torch.device]:
     Under torchrun each rank takes GPU ``LOCAL_RANK`` when CUDA is available (NCCL), else the CPU
     (gloo). An explicit ``device`` is honoured and checked.
     """
-    size = int(os.environ.get("WORLD_SIZE", "1"))
+    try:
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+        if size > 1:
+            rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    except (KeyError, ValueError):
+        raise ConfigError(
+            "WORLD_SIZE / RANK / LOCAL_RANK are set but missing or not numbers; launch with torchrun or unset them"
+        ) from None
     if size <= 1:
         return World(), pick_device(device)
-    try:
-        rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    except (KeyError, ValueError):
-        raise ConfigError("WORLD_SIZE is set but RANK is missing or not a number; launch with torchrun") from None
     if device is None and torch.cuda.is_available():
-        device = f"cuda:{local_rank % torch.cuda.device_count()}"
+        device = "cuda"
+    if device == "cuda":  # one GPU per rank, not every rank on GPU 0
+        device = f"cuda:{local_rank % max(1, torch.cuda.device_count())}"
     dev = pick_device(device or "cpu")
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        try:
+            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        except (ValueError, RuntimeError) as e:  # e.g. a leftover WORLD_SIZE without MASTER_ADDR
+            first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise ConfigError(f"cannot join the process group (launch with torchrun): {first_line}") from None
     return World(rank, size, local_rank), dev
 
 

@@ -192,7 +192,8 @@ def _train(
             {**run_dict, "spec": task.spec.to_dict(), "provenance": provenance(dev, world_size=world.size)},
         )
 
-    def save() -> None:
+    def save(new_state: dict[str, Any]) -> None:
+        """Write the checkpoint of ``new_state``; ``state`` follows only once the file is in place."""
         opt_tensors, opt_meta = ckpt.optimizer_tensors(opt)
         tensors = {
             **ckpt.prefixed("model", model.state_dict()),
@@ -203,7 +204,8 @@ def _train(
             tensors["rng.pe"] = model._pe_generator.get_state()
         if best_weights is not None:
             tensors.update(ckpt.prefixed("best", best_weights))
-        ckpt.save_tensors(out / ckpt.CHECKPOINT, tensors, {**state, "optimizer": opt_meta})
+        ckpt.save_tensors(out / ckpt.CHECKPOINT, tensors, {**new_state, "optimizer": opt_meta})
+        state.update(new_state)
 
     def validate(step: int) -> None:
         nonlocal best_weights
@@ -281,13 +283,14 @@ def _train(
                     bar.set_postfix(
                         loss=f"{running_loss:.3f}", acc=f"{running_acc:.3f}", val="n/a" if val is None else f"{val:.3f}"
                     )
-                state.update(step=done, wall_time=time.perf_counter() - t0, running=[running_loss, running_acc])
-                save()
+                wall = time.perf_counter() - t0
+                save({**state, "step": done, "wall_time": wall, "running": [running_loss, running_acc]})
             if pause:
                 if interrupted:
                     raise TrainingError(
                         f"stopped by {stop.signal or 'another process'} after step {done}; "
-                        f"the checkpoint in {out} holds it and resumes with --resume"
+                        f"the checkpoint in {out} holds it and resumes with --resume "
+                        "(or run the same quickstart / reproduce command again)"
                     )
                 return None
     except KeyboardInterrupt:
