@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import platform
 import subprocess
@@ -75,6 +76,7 @@ def pick_device(name: str | None = None) -> torch.device:
     return device
 
 
+@functools.cache  # the commit this process started from: a long run must not report a later checkout
 def git_commit() -> str:
     here = Path(__file__).resolve().parent
     try:
