@@ -43,6 +43,7 @@ from metagnn.models import build_model
 from metagnn.registry import TASKS
 from metagnn.spec import SynthesizedNetwork, run
 from metagnn.tasks import build_task
+from metagnn.train import build_optimizer
 
 MODELS = ("metagnn", "gmlp", "flat", "direct")
 HYPERNETWORKS = ("metagnn", "gmlp", "flat")
@@ -111,7 +112,7 @@ class TrainingStep:
         self.model = build_model(model_name, task.spec, task.intent_dim, model_config)
         self.build_s = time.perf_counter() - t0
         self.model.train()
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0.01, foreach=True)
+        self.opt = build_optimizer(self.model, 1e-4, 0.01, next(self.model.parameters()).device)  # as in training
         self.gen = torch.Generator().manual_seed(seed + 1)
         self.train_intents = task.splits["train"]
         self.cpu_times: list[float] = []  # CPU seconds of each step (all threads), beside the wall time

@@ -113,6 +113,14 @@ class StopRequests:
             signal.signal(sig, handler)
 
 
+def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
+    """AdamW as every training run uses it: the fused kernel where torch has one (CPU, CUDA), which steps
+    all tensors in one call (``benchmarks/optimizer.py`` measures it against the per-tensor ``foreach``
+    kernel; the tied hypernetworks hold hundreds of small tensors)."""
+    kernel = {"fused": True} if device.type in ("cpu", "cuda") else {"foreach": True}
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, **kernel)
+
+
 def train(
     run: RunConfig,
     out: Path | str,
@@ -158,11 +166,7 @@ def _train(
     if resume and not have_checkpoint:
         raise CheckpointError(f"{out}: nothing to resume (no {ckpt.CHECKPOINT})")
 
-    # The fused kernel steps every tensor in one call: 5.0 -> 1.4 ms per step for quick AddMod's Meta-GNN
-    # on this CPU (its 518 small tensors made the per-tensor launches dominate).
-    fused = dev.type in ("cpu", "cuda")
-    kernel = {"fused": True} if fused else {"foreach": True}
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **kernel)
+    opt = build_optimizer(model, cfg.lr, cfg.weight_decay, dev)
     gen = torch.Generator().manual_seed(run.seed + 1)
     state: dict[str, Any] = {"step": 0, "best_step": None, "best_val": -1.0, "history": [], "wall_time": 0.0}
     best_weights: dict[str, torch.Tensor] | None = None
