@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_cli import TINY_TASK
 
 from metagnn.analysis.clock import (
     all_pairs,
@@ -218,13 +219,6 @@ def test_reference_network_has_a_clock_and_its_initialisation_not() -> None:
 
 
 # --- the CLI ------------------------------------------------------------------------------------
-TINY_TASK = {
-    "vocab": 16,
-    "train": [5, 7, 11],
-    "val": [13],
-    "ood": [3],
-    "target": {"d_model": 8, "n_heads": 2, "d_mlp": 16},
-}
 TINY_TRAIN = {"steps": 4, "intents_per_step": 2, "examples_per_intent": 16, "eval_every": 2, "warmup": 1}
 TINY_MODEL = {"d_intent": 16, "d_node": 16, "d_edge": 8, "rounds": 1}
 
