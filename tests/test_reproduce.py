@@ -53,3 +53,10 @@ def test_reproduce_rejects_unknown_names(tmp_path: Path, capsys) -> None:
     assert "--tasks: unknown" in err and "nope" in err
     assert main(["reproduce", "--models", "metagnn,gpt", "--out", str(tmp_path)]) == 2
     assert "gpt" in capsys.readouterr().err
+
+
+def test_reproduce_checks_the_arc_folder_before_training(tmp_path: Path, capsys) -> None:
+    argv = ["reproduce", "--quick", "--tasks", "arc1d", "--arc-dir", str(tmp_path / "missing"), "--out", str(tmp_path)]
+    assert main(argv) == 2
+    assert "not a folder of 1D-ARC tasks" in capsys.readouterr().err
+    assert not (tmp_path / "arc1d").exists()

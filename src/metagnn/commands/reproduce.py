@@ -47,6 +47,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                               dict(cfg.get("models", {}).get(model, {})), dict(cfg.get("train", {})), seed)
                 )  # fmt: skip
     arc_dir = args.arc_dir or os.environ.get("METAGNN_ARC_DIR")
+    if arc_dir and "arc1d" in tasks and not Path(arc_dir).is_dir():  # fail now, not after hours of training
+        raise ConfigError(f"--arc-dir / METAGNN_ARC_DIR {arc_dir}: not a folder of 1D-ARC tasks")
 
     def real_arc(run: RunConfig, run_dir: Path, row: dict) -> None:
         if run.task != "arc1d" or not arc_dir:
