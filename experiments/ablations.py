@@ -16,9 +16,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from statistics import mean, stdev
 
 from metagnn.cli import load_config
+from metagnn.report import mean_std
 from metagnn.reproduce import run_or_reuse
 from metagnn.runtime import provenance
 from metagnn.train import RunConfig
@@ -65,17 +65,8 @@ def main() -> None:
     lines = ["| variant | seeds | ID | val | OOD | extrap. | params |", "|---|---|---|---|---|---|---|"]
     for name in chosen:
         rs = [r for r in rows if r["variant"] == name]
-
-        def ms(key: str, rs: list[dict] = rs) -> str:
-            vals = [r[key] for r in rs if key in r]
-            if not vals:
-                return "—"
-            return f"{mean(vals):.3f} ± {stdev(vals):.3f}" if len(vals) > 1 else f"{vals[0]:.3f}"
-
-        lines.append(
-            f"| {name} | {len(rs)} | {ms('id_accuracy')} | {ms('val_accuracy')} | {ms('ood_accuracy')} | "
-            f"{ms('extrapolation_accuracy')} | {rs[0]['parameters']:,} |"
-        )
+        cells = [mean_std(rs, k) for k in ("id_accuracy", "val_accuracy", "ood_accuracy", "extrapolation_accuracy")]
+        lines.append(f"| {name} | {len(rs)} | {' | '.join(cells)} | {rs[0]['parameters']:,} |")
     table = "\n".join(lines)
     print(table)
     if args.only_seed is not None and args.json is None:

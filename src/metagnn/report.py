@@ -67,6 +67,14 @@ def plot_per_intent(rows: list[dict[str, Any]], path: Path, split: str = "ood") 
     return path
 
 
+def mean_std(runs: list[dict[str, Any]], key: str) -> str:
+    """``mean ± sample std`` of ``key`` over the runs that have it (one run: its value; none: a dash)."""
+    vals = [r[key] for r in runs if key in r]
+    if not vals:
+        return "—"
+    return f"{mean(vals):.3f} ± {stdev(vals):.3f}" if len(vals) > 1 else f"{vals[0]:.3f}"
+
+
 def summarize(rows: list[dict[str, Any]], reference: dict[tuple[str, str], str] | None = None) -> str:
     """Group runs by (task, model); mean and sample std over seeds for every split, with the budget.
 
@@ -80,21 +88,15 @@ def summarize(rows: list[dict[str, Any]], reference: dict[tuple[str, str], str] 
     head += "extrap. | chance (OOD) | params | steps | examples | wall (s) |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
 
-    def ms(runs: list[dict[str, Any]], key: str) -> str:
-        vals = [r[key] for r in runs if key in r]
-        if not vals:
-            return "—"
-        return f"{mean(vals):.3f} ± {stdev(vals):.3f}" if len(vals) > 1 else f"{vals[0]:.3f}"
-
     for runs in groups.values():
         task, model = runs[0]["task"], runs[0]["model"]
         names[(task, model)] += 1
         label = model if names[(task, model)] == 1 else f"{model} (config {names[(task, model)]})"
         lines.append(
-            f"| {task} | {label} | {len(runs)} | {ms(runs, 'id_accuracy')} | {ms(runs, 'val_accuracy')} | "
-            f"{ms(runs, 'ood_accuracy')} | "
+            f"| {task} | {label} | {len(runs)} | {mean_std(runs, 'id_accuracy')} | {mean_std(runs, 'val_accuracy')} | "
+            f"{mean_std(runs, 'ood_accuracy')} | "
             + (f"{reference.get((task, model), '—')} | " if reference else "")
-            + f"{ms(runs, 'extrapolation_accuracy')} | "
+            + f"{mean_std(runs, 'extrapolation_accuracy')} | "
             f"{mean(r['chance'].get('ood', float('nan')) for r in runs):.3f} | {runs[0]['parameters']:,} | "
             f"{runs[0]['steps']} | {runs[0]['examples_seen']:,} | {mean(r['wall_time_s'] for r in runs):.0f} |"
         )

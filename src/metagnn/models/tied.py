@@ -196,7 +196,7 @@ def with_group(z: Tensor, index: int, groups: int) -> Tensor:
     return torch.cat([z, one_hot], dim=1)
 
 
-class SharedEncoders(GroupEncoders):
+class SharedEncoders(nn.Module):
     """The no-tying ablation: one node encoder and one edge encoder for every group; the group id is an
     input feature. It enters beside the intent code (``[z || one-hot]``), not beside the members' PEs:
     the endpoint codes are centred over a group's members, which would subtract a per-group constant."""
@@ -204,7 +204,7 @@ class SharedEncoders(GroupEncoders):
     def __init__(
         self, graph: NeuralGraph, d_u: int, d_node: int, d_edge: int, node_sets: list[str] | None = None
     ) -> None:
-        nn.Module.__init__(self)
+        super().__init__()
         self.graph = graph
         self.node_sets = graph.node_sets if node_sets is None else node_sets
         pe = graph.node_pe
