@@ -13,6 +13,7 @@ so all ranks stop at one step boundary and none waits forever in a collective.
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -95,7 +96,18 @@ def init_world(device: str | None = None) -> tuple[World, torch.device]:
     return World(rank, size, local_rank), dev
 
 
-def close_world(world: World) -> None:
-    """Leave the process group (after the last collective), if this process joined one."""
-    if world.size > 1 and dist.is_initialized():
-        dist.destroy_process_group()
+def close_world(world: World, finished: bool = True) -> None:
+    """Leave the process group, if this process joined one.
+
+    After a run that ``finished``, every rank first waits at a barrier: rank 0 still evaluates and
+    writes the final metrics while the others are done, and a rank that tears down its gloo
+    connections and exits while a peer is still connected can abort in gloo's C++ teardown
+    ("terminate called without an active exception", seen once in CI). After a failure there is
+    no barrier (a peer may never reach it; torchrun stops the others).
+    """
+    if world.size == 1 or not dist.is_initialized():
+        return
+    if finished:
+        gc.collect()  # drop the DDP wrapper (and its reducer) while the process group still exists
+        dist.barrier()
+    dist.destroy_process_group()

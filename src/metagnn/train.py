@@ -139,11 +139,14 @@ def train(
     """
     tune_allocator()
     world, dev = init_world(device)
+    finished = False
     try:
         with StopRequests() as stop:
-            return _train(run, Path(out), world, dev, resume, progress, stop_after, log_batches, stop)
+            metrics = _train(run, Path(out), world, dev, resume, progress, stop_after, log_batches, stop)
+        finished = True
+        return metrics
     finally:
-        close_world(world)
+        close_world(world, finished)
 
 
 def _train(
