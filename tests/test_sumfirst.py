@@ -34,3 +34,55 @@ def test_exact_match_rounds_the_regression_output() -> None:
 def test_intents_outside_1_to_16_are_refused(bad: str) -> None:
     with pytest.raises(IntentError, match="sumfirst"):
         build_task("sumfirst").parse_intent(bad)
+
+
+# ----- the intent anchor: n is a position on the input axis ------------------------------------
+
+
+def test_anchor_features_are_offsets_from_the_intent_in_index_units() -> None:
+    """Input position i of the program for n is encoded by i - n (gate 1), for every intent in a batch."""
+    task = build_task("sumfirst")
+    (anchor,) = task.anchors
+    feats = anchor.features(task.intent_features([4, 13]), 16)
+    assert feats.shape == (2, 16, 2)
+    assert torch.allclose(feats[:, :, 0], torch.arange(16.0) - torch.tensor([[4.0], [13.0]]))
+    assert torch.equal(feats[..., 1], torch.ones(2, 16))
+
+
+def test_the_anchor_term_is_one_function_of_the_offset_for_every_intent() -> None:
+    """The term added to input position i's state for intent n equals the one for position i + 5 and intent
+    n + 5: one function of i - n serves all intents (what lets an unseen n reuse it)."""
+    from metagnn.models import build_model
+
+    task = build_task("sumfirst")
+    model = build_model("metagnn", task.spec, task.intent_dim, {"d_node": 8, "d_edge": 4, "d_intent": 8,
+                                                                 "pe_anchor": True}, anchors=task.anchors)  # fmt: skip
+    enc = model.anchor_encoders["input"]
+    (anchor,) = task.anchors
+    a4, a9 = (enc(anchor.features(task.intent_features([n]), 16))[0] for n in (4, 9))
+    assert torch.allclose(a4[:-5], a9[5:])  # offset i - 4 == (i + 5) - 9
+    assert not torch.allclose(a4, a9)
+
+
+def test_an_anchored_run_trains_reloads_and_refuses_a_task_without_anchor(tmp_path, capsys) -> None:
+    """pe_anchor end to end: the run folder rebuilds its anchored model (eval == metrics.json), and asking for
+    it on AddMod-p, whose intent is no coordinate of its target, is a one-line config error."""
+    import json
+
+    from metagnn.cli import main
+
+    model = {"d_intent": 8, "d_node": 8, "d_edge": 4, "rounds": 1, "pe_anchor": True}
+    train = {"steps": 4, "intents_per_step": 2, "examples_per_intent": 8, "eval_every": 2, "warmup": 1}
+    cfg = {"task_config": {"test_examples": 50}, "train": train, "models": {"metagnn": model}}
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(cfg))
+    out = tmp_path / "run"
+    assert main(["train", "sumfirst", "--config", str(path), "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)["per_intent"]
+    assert evaluated == json.loads((out / "metrics.json").read_text())["per_intent"]
+    path.write_text(json.dumps({**cfg, "task_config": {}}))
+    assert main(["train", "addmod", "--config", str(path), "--out", str(tmp_path / "a"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "declares no intent anchor" in err and len(err.strip().splitlines()) == 1

@@ -85,7 +85,7 @@ class RunConfig:
 def build(run: RunConfig) -> tuple[Task, Model, TrainConfig]:
     task = build_task(run.task, run.task_config)
     torch.manual_seed(run.seed)
-    model = build_model(run.model, task.spec, task.intent_dim, run.model_config)
+    model = build_model(run.model, task.spec, task.intent_dim, run.model_config, anchors=task.anchors)
     return task, model, from_dict(TrainConfig, run.train, where="train config")
 
 

@@ -27,6 +27,47 @@ from metagnn.spec.core import Axis, NodeSet, TargetSpec, Theta
 
 
 @dataclass(frozen=True)
+class Anchor:
+    """A task's declaration that its intent is a coordinate on one fixed axis of the target.
+
+    SumFirst-n's ``n`` counts input positions: intent feature ``feature`` times ``scale`` is a
+    position on the first axis of node set ``node_set``. A hypernetwork built with ``pe_anchor``
+    then also encodes each member of that node set by its offset from the intent, ``i - n``, so that
+    one function of the offset serves every intent, seen or not (as relative position encodings do
+    for sequences). With ``gate`` (an intent feature that is 1 or 0) the anchor holds only for the
+    intents where it is 1: 1D-ARC's ``k`` is a colour for ``recolour`` but a distance for ``shift``.
+    Tasks whose intent is no such coordinate (AddMod-p) declare none.
+    """
+
+    node_set: str
+    feature: int
+    scale: float
+    gate: int | None = None
+
+    def features(self, u: Tensor, size: int) -> Tensor:
+        """``[gate * (i - coordinate), gate]`` for every intent row of ``u`` and index ``i < size``: ``(B, size, 2)``.
+
+        The offset is in index units, not scaled down: neighbouring offsets then differ by 1, so a
+        ReLU unit with weights of order 1 can switch between them (an offset scaled to ``[-1, 1]``
+        made the trained hypernetwork interpolate between seen intents instead).
+        """
+        coordinate = u[:, self.feature] * self.scale
+        gate = u[:, self.gate] if self.gate is not None else torch.ones_like(coordinate)
+        index = torch.arange(size, device=u.device, dtype=u.dtype)
+        offset = (index[None] - coordinate[:, None]) * gate[:, None]
+        return torch.stack([offset, gate[:, None].expand_as(offset)], dim=-1)
+
+    def check(self, spec: TargetSpec, intent_dim: int) -> None:
+        """Raise :class:`SpecError` unless the anchor fits ``spec`` and the intent features."""
+        names = [s.name for s in spec.node_sets]
+        if self.node_set not in names or not spec.node_set(self.node_set).axes[0].fixed:
+            raise SpecError(f"intent anchor: {self.node_set!r} is not a node set with a fixed first axis; have {names}")
+        for f in (self.feature, self.gate):
+            if f is not None and not 0 <= f < intent_dim:
+                raise SpecError(f"intent anchor: feature {f} is outside the {intent_dim} intent features")
+
+
+@dataclass(frozen=True)
 class EdgeBlock:
     """The edges of one weight tensor: a dense bipartite block between two node sets."""
 

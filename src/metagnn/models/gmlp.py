@@ -13,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from metagnn.errors import ConfigError
+from metagnn.graph import Anchor
 from metagnn.models.base import mlp
 from metagnn.models.tied import TiedHypernetwork, key
 from metagnn.registry import MODELS
@@ -29,6 +30,7 @@ class GMLPConfig:
     pe_dim: int = 16
     pe_seed: int = 0
     pe_max_cycles: float = 4.0
+    pe_anchor: bool = False  # encode the anchored node set by its offset from the intent (task.anchors)
     resample_pe: bool = False
 
     def __post_init__(self) -> None:
@@ -80,8 +82,8 @@ class MetaGMLP(TiedHypernetwork):
 
     Config = GMLPConfig
 
-    def __init__(self, spec: TargetSpec, intent_dim: int, cfg: GMLPConfig) -> None:
-        super().__init__(spec, intent_dim, cfg)
+    def __init__(self, spec: TargetSpec, intent_dim: int, cfg: GMLPConfig, anchors: tuple[Anchor, ...] = ()) -> None:
+        super().__init__(spec, intent_dim, cfg, anchors)
         g = self.graph
         params = [b.param for b in g.edge_blocks]
         self.rounds = nn.ModuleList(

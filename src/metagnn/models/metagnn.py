@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from metagnn.errors import ConfigError
+from metagnn.graph import Anchor
 from metagnn.models.base import mlp
 from metagnn.models.tied import TiedHypernetwork, centred, freeze_if_centred, key
 from metagnn.registry import MODELS
@@ -23,6 +24,7 @@ class MetaGNNConfig:
     pe_dim: int = 16
     pe_seed: int = 0
     pe_max_cycles: float = 4.0
+    pe_anchor: bool = False  # encode the anchored node set by its offset from the intent (task.anchors)
     resample_pe: bool = False
     tie: bool = True  # False: one encoder/decoder for all groups, group id as input (an ablation)
 
@@ -84,8 +86,8 @@ class MetaGNN(TiedHypernetwork):
 
     Config = MetaGNNConfig
 
-    def __init__(self, spec: TargetSpec, intent_dim: int, cfg: MetaGNNConfig) -> None:
-        super().__init__(spec, intent_dim, cfg)
+    def __init__(self, spec: TargetSpec, intent_dim: int, cfg: MetaGNNConfig, anchors: tuple[Anchor, ...] = ()) -> None:
+        super().__init__(spec, intent_dim, cfg, anchors)
         g = self.graph
         self.edge_layers = nn.ModuleList()
         self.node_layers = nn.ModuleList()

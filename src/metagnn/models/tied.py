@@ -11,8 +11,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from metagnn.graph import NeuralGraph
-from metagnn.models.base import Hypernetwork
+from metagnn.errors import ConfigError
+from metagnn.graph import Anchor, NeuralGraph
+from metagnn.models.base import Hypernetwork, mlp
 from metagnn.spec import ParamSpec, TargetSpec, Theta
 
 
@@ -288,7 +289,8 @@ class TiedHypernetwork(Hypernetwork):
     every training step (an ablation) and the saved ones are used at evaluation.
     """
 
-    def __init__(self, spec: TargetSpec, intent_dim: int, cfg) -> None:  # cfg: the subclass's config
+    def __init__(self, spec: TargetSpec, intent_dim: int, cfg, anchors: tuple[Anchor, ...] = ()) -> None:
+        # cfg: the subclass's config; anchors: the task's, used when cfg.pe_anchor is set
         super().__init__()
         self.spec = spec
         self.cfg = cfg
@@ -305,6 +307,18 @@ class TiedHypernetwork(Hypernetwork):
         self.encoders = encoders(self.graph, cfg.d_intent, cfg.d_node, cfg.d_edge, needed)
         self.decoders = decoders(self.graph, cfg.d_node, cfg.d_edge)
         self._pe_generator = torch.Generator().manual_seed(cfg.pe_seed + 1)
+        self.anchors = self._check_anchors(anchors, intent_dim) if cfg.pe_anchor else ()
+        # A ReLU MLP of the offset i - n per anchored node set: a step at any offset is two units.
+        self.anchor_encoders = nn.ModuleDict({key(a.node_set): mlp(2, cfg.d_node, cfg.d_node) for a in self.anchors})
+
+    def _check_anchors(self, anchors: tuple[Anchor, ...], intent_dim: int) -> tuple[Anchor, ...]:
+        if not anchors:
+            raise ConfigError("pe_anchor is set, but the task declares no intent anchor (sumfirst and arc1d do)")
+        for a in anchors:
+            a.check(self.spec, intent_dim)
+        if len({a.node_set for a in anchors}) < len(anchors):
+            raise ConfigError(f"intent anchors: one node set is anchored twice: {anchors}")
+        return tuple(anchors)
 
     def positional_encodings(self) -> dict[str, Tensor]:
         if self.training and self.cfg.resample_pe:
@@ -338,7 +352,12 @@ class TiedHypernetwork(Hypernetwork):
 
     def encode(self, u: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Initial node and edge states."""
-        return self.encoders(self.intent(u), self.positional_encodings())
+        nodes, edges = self.encoders(self.intent(u), self.positional_encodings())
+        for a in self.anchors:
+            if a.node_set in nodes:  # (a node set that no decoder or mixer reads is not encoded)
+                h = nodes[a.node_set]
+                nodes[a.node_set] = h + self.anchor_encoders[key(a.node_set)](a.features(u, h.shape[1]))
+        return nodes, edges
 
     def synthesize(self, u: Tensor) -> Theta:
         nodes, edges = self.encode(u)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from metagnn.errors import IntentError
+from metagnn.graph import Anchor
 from metagnn.spec import TargetSpec
 
 Intent = Hashable
@@ -24,6 +25,7 @@ class Task:
 
     name: str = ""
     Config: type
+    anchors: tuple[Anchor, ...] = ()  # where the intent is a coordinate on an axis of the target (graph.Anchor)
 
     def __init__(self, cfg: Any) -> None:
         """Keep ``cfg``; the splits are its ``train`` / ``val`` / ``ood`` / ``extrapolation`` lists, checked."""

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from metagnn.errors import IntentError
+from metagnn.graph import Anchor
 from metagnn.registry import TASKS
 from metagnn.spec import TargetSpec, build_target
 from metagnn.tasks.base import Task
@@ -39,6 +40,7 @@ class SumFirstConfig:
 class SumFirst(Task):
     name = "sumfirst"
     Config = SumFirstConfig
+    anchors = (Anchor("input", feature=0, scale=N_DIGITS),)  # feature 0 is n / 16, and n counts input positions
 
     def __init__(self, cfg: SumFirstConfig) -> None:
         if cfg.test_examples < 1:

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from metagnn.errors import ConfigError, IntentError
+from metagnn.graph import Anchor
 from metagnn.registry import TASKS
 from metagnn.spec import TargetSpec, build_target
 from metagnn.tasks.arc1d.generator import sample_pair
@@ -62,6 +63,8 @@ def encode_rows(rows: Sequence[Sequence[int]], width: int, fill: int = PAD) -> T
 class Arc1D(Task):
     name = "arc1d"
     Config = Arc1DConfig
+    # recolour's k is an output colour: feature 7 is k / 9, feature 5 the recolour one-hot (the gate)
+    anchors = (Anchor("classes", feature=7, scale=9, gate=RULES.index("recolour")),)
 
     def __init__(self, cfg: Arc1DConfig) -> None:
         if not 7 <= cfg.min_length <= cfg.width:
