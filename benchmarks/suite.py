@@ -109,7 +109,7 @@ class TrainingStep:
         self.task, self.intents, self.examples = task, intents, examples
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        self.model = build_model(model_name, task.spec, task.intent_dim, model_config)
+        self.model = build_model(model_name, task.spec, task.intent_dim, model_config, anchors=task.anchors)
         self.build_s = time.perf_counter() - t0
         self.model.train()
         self.opt = build_optimizer(self.model, 1e-4, 0.01, next(self.model.parameters()).device)  # as in training
@@ -221,7 +221,9 @@ def synthesis(
     built = {}
     for m in models:
         torch.manual_seed(0)
-        built[m] = build_model(m, task.spec, task.intent_dim, cfg.get("models", {}).get(m, {})).eval()
+        built[m] = build_model(
+            m, task.spec, task.intent_dim, cfg.get("models", {}).get(m, {}), anchors=task.anchors
+        ).eval()
     counter = {"i": 0}
 
     def next_intents(n: int) -> list:
@@ -290,7 +292,9 @@ def synthesis_batches(
     task = build_task(cfg["task"], cfg.get("task_config", {}))
     pool = intents_of(task)
     torch.manual_seed(0)
-    net = build_model(model, task.spec, task.intent_dim, cfg.get("models", {}).get(model, {})).eval()
+    net = build_model(
+        model, task.spec, task.intent_dim, cfg.get("models", {}).get(model, {}), anchors=task.anchors
+    ).eval()
 
     def per_batch(b: int) -> Callable[[], float]:
         def f() -> float:

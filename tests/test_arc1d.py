@@ -441,6 +441,9 @@ def test_shipped_arc1d_configs_are_valid_and_fair(name: str) -> None:
     TrainConfig(**cfg["train"])
     task = build_task("arc1d", cfg["task_config"])
     assert task.spec.kwargs["readout"] == "all" and task.spec.kwargs["causal"] is False
-    sizes = {m: build_model(m, task.spec, task.intent_dim, c).num_parameters() for m, c in cfg["models"].items()}
+    sizes = {
+        m: build_model(m, task.spec, task.intent_dim, c, anchors=task.anchors).num_parameters()
+        for m, c in cfg["models"].items()
+    }
     assert set(sizes) == {"metagnn", "gmlp", "flat", "direct"}
     assert 0.5 <= sizes["direct"] / sizes["metagnn"] <= 2.0, sizes

@@ -17,7 +17,10 @@ def test_shipped_addmod_config_is_valid_and_fair(name: str) -> None:
     cfg = load_config(name, "addmod")
     TrainConfig(**cfg["train"])
     task = build_task("addmod", cfg["task_config"])
-    sizes = {m: build_model(m, task.spec, task.intent_dim, c).num_parameters() for m, c in cfg["models"].items()}
+    sizes = {
+        m: build_model(m, task.spec, task.intent_dim, c, anchors=task.anchors).num_parameters()
+        for m, c in cfg["models"].items()
+    }
     assert set(sizes) == {"metagnn", "gmlp", "flat", "direct"}
     assert 0.5 <= sizes["direct"] / sizes["metagnn"] <= 2.0, sizes
     held_out = {*task.splits["val"], *task.splits["ood"]}
@@ -38,5 +41,8 @@ def test_shipped_sumfirst_config_is_valid_and_fair(name: str) -> None:
     assert task.splits == {"train": [1, 2, 3, 5, 6, 8, 10, 12, 14, 15], "val": [7, 11], "ood": [4, 9, 13],
                            "extrapolation": [16]}  # fmt: skip
     assert task.spec.shapes["layers.0.weight"] == (64, 16) and task.spec.shapes["layers.2.weight"] == (1, 64)
-    sizes = {m: build_model(m, task.spec, task.intent_dim, c).num_parameters() for m, c in cfg["models"].items()}
+    sizes = {
+        m: build_model(m, task.spec, task.intent_dim, c, anchors=task.anchors).num_parameters()
+        for m, c in cfg["models"].items()
+    }
     assert 0.5 <= sizes["direct"] / sizes["metagnn"] <= 2.0, sizes
