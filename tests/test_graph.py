@@ -123,7 +123,7 @@ def test_odd_pe_dim_rejected(mlp_spec: TargetSpec) -> None:
     ("anchor", "needle"),
     [
         (Anchor("nowhere", 0, 1.0), "'nowhere' is not a node set"),
-        (Anchor("hidden0", 0, 1.0), "'hidden0' is not a node set with a fixed"),  # interchangeable: no coordinate
+        (Anchor("hidden0", 0, 1.0), "'hidden0' is not a node set with one fixed"),  # interchangeable: no coordinate
         (Anchor("input", 3, 1.0), "feature 3 is outside the 3 intent features"),
         (Anchor("input", 0, 1.0, gate=7), "feature 7 is outside"),
     ],

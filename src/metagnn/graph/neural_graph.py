@@ -31,7 +31,7 @@ class Anchor:
     """A task's declaration that its intent is a coordinate on one fixed axis of the target.
 
     SumFirst-n's ``n`` counts input positions: intent feature ``feature`` times ``scale`` is a
-    position on the first axis of node set ``node_set``. A hypernetwork built with ``pe_anchor``
+    position on the one (fixed) axis of node set ``node_set``. A hypernetwork built with ``pe_anchor``
     then also encodes each member of that node set by its offset from the intent, ``i - n``, so that
     one function of the offset serves every intent, seen or not (as relative position encodings do
     for sequences). With ``gate`` (an intent feature that is 1 or 0) the anchor holds only for the
@@ -60,8 +60,9 @@ class Anchor:
     def check(self, spec: TargetSpec, intent_dim: int) -> None:
         """Raise :class:`SpecError` unless the anchor fits ``spec`` and the intent features."""
         names = [s.name for s in spec.node_sets]
-        if self.node_set not in names or not spec.node_set(self.node_set).axes[0].fixed:
-            raise SpecError(f"intent anchor: {self.node_set!r} is not a node set with a fixed first axis; have {names}")
+        axes = spec.node_set(self.node_set).axes if self.node_set in names else ()
+        if len(axes) != 1 or not axes[0].fixed:
+            raise SpecError(f"intent anchor: {self.node_set!r} is not a node set with one fixed axis; have {names}")
         for f in (self.feature, self.gate):
             if f is not None and not 0 <= f < intent_dim:
                 raise SpecError(f"intent anchor: feature {f} is outside the {intent_dim} intent features")

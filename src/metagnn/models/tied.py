@@ -313,7 +313,7 @@ class TiedHypernetwork(Hypernetwork):
 
     def _check_anchors(self, anchors: tuple[Anchor, ...], intent_dim: int) -> tuple[Anchor, ...]:
         if not anchors:
-            raise ConfigError("pe_anchor is set, but the task declares no intent anchor (sumfirst and arc1d do)")
+            raise ConfigError("pe_anchor is set, but the task declares no intent anchor (Task.anchors is empty)")
         for a in anchors:
             a.check(self.spec, intent_dim)
         if len({a.node_set for a in anchors}) < len(anchors):
