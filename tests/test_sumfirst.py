@@ -40,13 +40,12 @@ def test_intents_outside_1_to_16_are_refused(bad: str) -> None:
 
 
 def test_anchor_features_are_offsets_from_the_intent_in_index_units() -> None:
-    """Input position i of the program for n is encoded by i - n (gate 1), for every intent in a batch."""
+    """Input position i of the program for n is encoded by i - n (no gate), for every intent in a batch."""
     task = build_task("sumfirst")
     (anchor,) = task.anchors
     feats = anchor.features(task.intent_features([4, 13]), 16)
-    assert feats.shape == (2, 16, 2)
+    assert feats.shape == (2, 16, 1)
     assert torch.allclose(feats[:, :, 0], torch.arange(16.0) - torch.tensor([[4.0], [13.0]]))
-    assert torch.equal(feats[..., 1], torch.ones(2, 16))
 
 
 def test_the_anchor_term_is_one_function_of_the_offset_for_every_intent() -> None:

@@ -44,18 +44,26 @@ class Anchor:
     scale: float
     gate: int | None = None
 
-    def features(self, u: Tensor, size: int) -> Tensor:
-        """``[gate * (i - coordinate), gate]`` for every intent row of ``u`` and index ``i < size``: ``(B, size, 2)``.
+    @property
+    def width(self) -> int:
+        """Features per member: the offset, and the gate when there is one."""
+        return 1 if self.gate is None else 2
 
-        The offset is in index units, not scaled down: neighbouring offsets then differ by 1, so a
-        ReLU unit with weights of order 1 can switch between them (an offset scaled to ``[-1, 1]``
-        made the trained hypernetwork interpolate between seen intents instead).
+    def features(self, u: Tensor, size: int) -> Tensor:
+        """``i - coordinate`` for every intent row of ``u`` and index ``i < size``: ``(B, size, width)``.
+
+        With a gate, ``[gate * (i - coordinate), gate]``. The offset is in index units, not scaled
+        down: neighbouring offsets then differ by 1, so a ReLU unit with weights of order 1 can switch
+        between them (an offset scaled to ``[-1, 1]`` made the trained hypernetwork interpolate
+        between seen intents instead).
         """
         coordinate = u[:, self.feature] * self.scale
-        gate = u[:, self.gate] if self.gate is not None else torch.ones_like(coordinate)
         index = torch.arange(size, device=u.device, dtype=u.dtype)
-        offset = (index[None] - coordinate[:, None]) * gate[:, None]
-        return torch.stack([offset, gate[:, None].expand_as(offset)], dim=-1)
+        offset = index[None] - coordinate[:, None]
+        if self.gate is None:
+            return offset[..., None]
+        gate = u[:, self.gate, None].expand_as(offset)
+        return torch.stack([offset * gate, gate], dim=-1)
 
     def check(self, spec: TargetSpec, intent_dim: int) -> None:
         """Raise :class:`SpecError` unless the anchor fits ``spec`` and the intent features."""

@@ -309,7 +309,9 @@ class TiedHypernetwork(Hypernetwork):
         self._pe_generator = torch.Generator().manual_seed(cfg.pe_seed + 1)
         self.anchors = self._check_anchors(anchors, intent_dim) if cfg.pe_anchor else ()
         # A ReLU MLP of the offset i - n per anchored node set: a step at any offset is two units.
-        self.anchor_encoders = nn.ModuleDict({key(a.node_set): mlp(2, cfg.d_node, cfg.d_node) for a in self.anchors})
+        self.anchor_encoders = nn.ModuleDict(
+            {key(a.node_set): mlp(a.width, cfg.d_node, cfg.d_node) for a in self.anchors}
+        )
 
     def _check_anchors(self, anchors: tuple[Anchor, ...], intent_dim: int) -> tuple[Anchor, ...]:
         if not anchors:
