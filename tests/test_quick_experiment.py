@@ -25,8 +25,8 @@ def test_quick_metagnn_reaches_the_readme_floors(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_the_intent_anchor_is_what_lets_sumfirst_generalize(tmp_path: Path) -> None:
     """Quick SumFirst-n Meta-GNN, seed 0, with and without the task's intent anchor: both fit the seen n, but
-    only the anchored one is far above the no-anchor level on the unseen n (docs/results.md: OOD about 0.5
-    vs 0.2 for this run; chance 0.05)."""
+    only the anchored one gets most unseen n right (docs/results.md: OOD 0.773 vs 0.197 for this run at one
+    thread; chance 0.05)."""
     ood = {}
     for anchored in (True, False):
         cfg = load_config("quick", "sumfirst")
@@ -39,4 +39,4 @@ def test_the_intent_anchor_is_what_lets_sumfirst_generalize(tmp_path: Path) -> N
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["id_accuracy"] >= 0.95
         ood[anchored] = metrics["ood_accuracy"]
-    assert ood[True] >= 0.4 and ood[False] <= 0.25, ood
+    assert ood[True] >= 0.6 and ood[False] <= 0.3, ood
