@@ -447,3 +447,14 @@ def test_shipped_arc1d_configs_are_valid_and_fair(name: str) -> None:
     }
     assert set(sizes) == {"metagnn", "gmlp", "flat", "direct"}
     assert 0.5 <= sizes["direct"] / sizes["metagnn"] <= 2.0, sizes
+
+
+def test_recolour_k_is_anchored_on_the_colour_classes_and_other_rules_are_not() -> None:
+    """1D-ARC's anchor: for recolour-k, output colour c is encoded by c - k; for every other rule the gate is
+    closed and the anchor features are all zero."""
+    task = build_task("arc1d")
+    (anchor,) = task.anchors
+    assert anchor.node_set == "classes"
+    feats = anchor.features(task.intent_features(["recolour-7", "shift-forward-3", "fill-inverse"]), 10)
+    assert feats[0, :, 0].tolist() == [float(c - 7) for c in range(10)] and bool((feats[0, :, 1] == 1).all())
+    assert feats[1:].abs().sum() == 0
