@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from metagnn.cli import load_config
 from metagnn.report import mean_std
-from metagnn.reproduce import run_or_reuse
+from metagnn.reproduce import finished_metrics, run_or_reuse
 from metagnn.runtime import provenance
 from metagnn.train import RunConfig
 
@@ -41,12 +40,6 @@ ANCHOR_VARIANT = "no intent anchor"
 
 def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
-
-
-def finished_with(run_dir: Path, run: RunConfig) -> bool:
-    """Does ``run_dir`` hold a finished run of exactly ``run``?"""
-    path = run_dir / "metrics.json"
-    return path.exists() and json.loads(path.read_text()).get("config") == json.loads(json.dumps(asdict(run)))
 
 
 def main() -> None:
@@ -84,7 +77,7 @@ def main() -> None:
             run = RunConfig(args.task, cfg["task_config"], model, model_cfg, cfg["train"], seed)
             run_dir = out / slug(name) / f"seed{seed}"
             twin = Path(args.out) / f"{args.task}-no-anchor" / slug(next(iter(VARIANTS))) / f"seed{seed}"
-            if name == ANCHOR_VARIANT and not run_dir.exists() and finished_with(twin, run):
+            if name == ANCHOR_VARIANT and not run_dir.exists() and finished_metrics(run, twin) is not None:
                 run_dir = twin
             m = run_or_reuse(run, run_dir, progress=False)
             rows.append({"variant": name, **{k: v for k, v in m.items() if k != "history"}})

@@ -24,6 +24,14 @@ TASK_ORDER = ("addmod", "sumfirst", "arc1d")
 MODEL_ORDER = ("metagnn", "gmlp", "flat", "direct")
 
 
+def finished_metrics(run: RunConfig, run_dir: Path) -> dict[str, Any] | None:
+    """The metrics in ``run_dir`` if it holds a finished run of exactly ``run``, else ``None``."""
+    if not (run_dir / METRICS).exists():
+        return None
+    saved = read_json(run_dir / METRICS)
+    return saved if saved.get("config") == json.loads(json.dumps(asdict(run))) else None
+
+
 def run_or_reuse(
     run: RunConfig,
     run_dir: Path,
@@ -32,11 +40,10 @@ def run_or_reuse(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """The metrics of ``run`` in ``run_dir``: reused when finished with this config, else trained or resumed."""
-    if (run_dir / METRICS).exists():
-        saved = read_json(run_dir / METRICS)
-        if saved.get("config") == json.loads(json.dumps(asdict(run))):
-            log(f"{run.task}/{run.model}/seed{run.seed}: reusing the finished run in {run_dir}")
-            return saved
+    saved = finished_metrics(run, run_dir)
+    if saved is not None:
+        log(f"{run.task}/{run.model}/seed{run.seed}: reusing the finished run in {run_dir}")
+        return saved
     resume = (run_dir / CHECKPOINT).exists()
     if resume:
         log(f"{run.task}/{run.model}/seed{run.seed}: resuming {run_dir}")
