@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from metagnn.cli import load_config
+from metagnn.errors import MetaGNNError
 from metagnn.report import mean_std
 from metagnn.reproduce import finished_metrics, run_or_reuse
 from metagnn.runtime import provenance
@@ -98,4 +99,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except MetaGNNError as e:  # bad config, a broken run folder, ...: one line, as the CLI prints it
+        sys.exit(f"ablations: error: {e}")

@@ -240,6 +240,14 @@ def test_damaged_run_folders_and_output_paths_are_one_line_errors(run_dir: Path,
     with pytest.raises(CheckpointError, match="not a resumable training checkpoint"):
         train(run, bad, resume=True, progress=False)
 
+    # A run folder that is a dangling symbolic link, or a file: one line, not mkdir's FileExistsError.
+    (tmp_path / "gone").symlink_to(tmp_path / "deleted-run")
+    (tmp_path / "file").write_text("")
+    for out, needle in (("gone", "symbolic link"), ("file", "is not a folder")):
+        assert main(["train", "addmod", "--config", str(tmp_path / "tiny.json"), "--out", str(tmp_path / out)]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and err.count("\n") == 1
+
 
 def test_out_of_memory_names_the_size_asked_for(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """A size far beyond the machine (here d_node = 10**12) is a one-line out-of-memory error quoting the

@@ -30,6 +30,16 @@ METRICS = "metrics.json"
 FORMAT = "metagnn-checkpoint"
 
 
+def check_run_folder(out: Path | str) -> Path:
+    """``out`` as a path, if it can be a run folder (missing, or a folder); else a one-line error."""
+    out = Path(out)
+    if out.is_symlink() and not out.exists():
+        raise CheckpointError(f"run folder {out} is a symbolic link to {os.readlink(out)}, which does not exist")
+    if out.exists() and not out.is_dir():
+        raise CheckpointError(f"run folder {out} exists and is not a folder")
+    return out
+
+
 def _atomic_write(path: Path, write: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

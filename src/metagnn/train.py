@@ -137,12 +137,13 @@ def train(
     rank calls this; rank 0 returns the metrics, the others ``None``. ``log_batches`` appends, per
     step, the intents and example slots this process trained on to ``out/batches.rank<R>.jsonl``.
     """
+    out = ckpt.check_run_folder(out)
     tune_allocator()
     world, dev = init_world(device)
     finished = False
     try:
         with StopRequests() as stop:
-            metrics = _train(run, Path(out), world, dev, resume, progress, stop_after, log_batches, stop)
+            metrics = _train(run, out, world, dev, resume, progress, stop_after, log_batches, stop)
         finished = True
         return metrics
     finally:
