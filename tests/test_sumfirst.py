@@ -85,3 +85,28 @@ def test_an_anchored_run_trains_reloads_and_refuses_a_task_without_anchor(tmp_pa
     assert main(["train", "addmod", "--config", str(path), "--out", str(tmp_path / "a"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "declares no intent anchor" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("model_name", ["metagnn", "gmlp"])
+def test_anchor_only_sees_the_intent_through_its_anchor_alone(model_name: str) -> None:
+    """With ``anchor_only`` the synthesized weights depend on the intent features only through the anchored
+    feature (n / 16): changing the others changes nothing; without it they do. It needs ``pe_anchor``."""
+    from metagnn.errors import ConfigError
+    from metagnn.models import build_model
+
+    task = build_task("sumfirst")
+    u = task.intent_features([4, 9])
+    other = u.clone()
+    other[:, 1:] = torch.randn(2, u.shape[1] - 1, generator=torch.Generator().manual_seed(0))
+    small = {"d_node": 8, "d_edge": 4, "d_intent": 8, "pe_anchor": True}
+    for anchor_only in (True, False):
+        torch.manual_seed(0)
+        model = build_model(model_name, task.spec, task.intent_dim, {**small, "anchor_only": anchor_only},
+                            anchors=task.anchors)  # fmt: skip
+        with torch.no_grad():
+            a, b = model.synthesize(u), model.synthesize(other)
+        same = all(torch.equal(a[k], b[k]) for k in a)
+        assert same == anchor_only
+        assert not torch.allclose(a["layers.0.weight"][0], a["layers.0.weight"][1])  # n = 4 and n = 9 still differ
+    with pytest.raises(ConfigError, match="anchor_only needs pe_anchor"):
+        build_model(model_name, task.spec, task.intent_dim, {**small, "pe_anchor": False, "anchor_only": True})

@@ -25,6 +25,7 @@ class MetaGNNConfig:
     pe_seed: int = 0
     pe_max_cycles: float = 4.0
     pe_anchor: bool = False  # encode the anchored node set by its offset from the intent (task.anchors)
+    anchor_only: bool = False  # the intent reaches the model only through its anchor (needs pe_anchor)
     resample_pe: bool = False
     tie: bool = True  # False: one encoder/decoder for all groups, group id as input (an ablation)
 

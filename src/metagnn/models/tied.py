@@ -308,6 +308,8 @@ class TiedHypernetwork(Hypernetwork):
         self.decoders = decoders(self.graph, cfg.d_node, cfg.d_edge)
         self._pe_generator = torch.Generator().manual_seed(cfg.pe_seed + 1)
         self.anchors = self._check_anchors(anchors, intent_dim) if cfg.pe_anchor else ()
+        if cfg.anchor_only and not cfg.pe_anchor:
+            raise ConfigError("anchor_only needs pe_anchor: without the anchor, the model would never see the intent")
         # A ReLU MLP of the offset i - n per anchored node set: a step at any offset is two units.
         self.anchor_encoders = nn.ModuleDict(
             {key(a.node_set): mlp(a.width, cfg.d_node, cfg.d_node) for a in self.anchors}
@@ -354,7 +356,10 @@ class TiedHypernetwork(Hypernetwork):
 
     def encode(self, u: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
         """Initial node and edge states."""
-        nodes, edges = self.encoders(self.intent(u), self.positional_encodings())
+        # anchor_only: every intent gets the same code, so the intent enters through the anchors alone,
+        # as offsets that seen intents have already shown (an unseen n is no new input to any module).
+        z = self.intent(torch.zeros_like(u) if self.cfg.anchor_only else u)
+        nodes, edges = self.encoders(z, self.positional_encodings())
         for a in self.anchors:
             if a.node_set in nodes:  # (a node set that no decoder or mixer reads is not encoded)
                 h = nodes[a.node_set]
