@@ -110,3 +110,20 @@ def test_anchor_only_sees_the_intent_through_its_anchor_alone(model_name: str) -
         assert not torch.allclose(a["layers.0.weight"][0], a["layers.0.weight"][1])  # n = 4 and n = 9 still differ
     with pytest.raises(ConfigError, match="anchor_only needs pe_anchor"):
         build_model(model_name, task.spec, task.intent_dim, {**small, "pe_anchor": False, "anchor_only": True})
+
+
+def test_an_output_no_probe_moves_is_not_blown_up_by_calibration() -> None:
+    """With ``anchor_only`` and 2 rounds, the output unit's bias is 3 hops from the anchored inputs, so no
+    intent moves it. Calibration must then leave its head's scale alone: dividing by its ~0 spread gave the
+    head a gain of ~1e6, and the first training step a gradient norm of 1.5e8 (the run diverged)."""
+    from metagnn.models import build_model
+
+    task = build_task("sumfirst")
+    torch.manual_seed(0)
+    model = build_model("metagnn", task.spec, task.intent_dim, {"pe_anchor": True, "anchor_only": True, "rounds": 2},
+                        anchors=task.anchors)  # fmt: skip
+    with torch.no_grad():
+        bias = model.synthesize(task.intent_features([1, 8, 15]))["layers.2.bias"]
+    assert torch.allclose(bias, bias[:1].expand_as(bias))  # constant over intents: the case under test
+    heads = model.decoders.heads
+    assert heads["layers__2__bias"][1].weight.abs().max() < 10 * heads["layers__1__bias"][1].weight.abs().max()

@@ -162,14 +162,19 @@ class GroupDecoders(nn.Module):
 
     @staticmethod
     def block_size(raw: Tensor, p: ParamSpec) -> Tensor:
-        """Spectral norm per ``sqrt(n_rows) + sqrt(n_cols)`` of a centred weight block; std of a bias."""
+        """Spectral norm per ``sqrt(n_rows) + sqrt(n_cols)`` of a centred weight block; std of a bias.
+
+        An output that no probe moves (a single bias the intent cannot reach, e.g. with ``anchor_only``
+        when the anchor is more rounds away than there are) is not rescaled: dividing by its ~0 spread
+        would give its head a gain of ~1e6, and the first step's gradient would blow the run up.
+        """
         centred_raw = raw - raw.mean()
         if p.is_edge:
             nr, nc = raw.shape[1], raw.shape[2]
             size = torch.linalg.matrix_norm(centred_raw, ord=2).mean() / (nr**0.5 + nc**0.5)
         else:
             size = centred_raw.std()
-        return size.clamp_min(1e-6)
+        return torch.where(size > 1e-4, size, torch.ones_like(size))
 
     def forward(self, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> Theta:
         spec = self.graph.spec
