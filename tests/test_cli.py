@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from metagnn.cli import main
+from metagnn.errors import ConfigError
 from metagnn.program import load_program
 from metagnn.train import RunConfig, load_run, train
 
@@ -148,6 +149,36 @@ def test_resume_continues_exactly(tmp_path: Path) -> None:
     assert resumed["per_intent"] == full["per_intent"] and resumed["history"] == full["history"]
     a, b = (load_file(str(tmp_path / d / "checkpoint.safetensors")) for d in ("full", "split"))
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("model.", "best.")))
+
+
+def test_ema_averages_the_trajectory_without_touching_it_and_resumes_exactly(tmp_path: Path) -> None:
+    """``ema: d``: after steps 1 and 2 the average is ``d w1 + (1 - d) w2``; the trained weights are those of
+    a run without it; validation and selection read the average; a stop and resume changes nothing."""
+    d = 0.75
+    train_cfg = {**TINY_TRAIN, "steps": 2, "eval_every": 1, "warmup": 1}
+    task = {**TINY_TASK, "val": []}  # no validation intents: the last step is selected
+    run = RunConfig("addmod", task, "metagnn", TINY_MODELS["metagnn"], {**train_cfg, "ema": d}, seed=3)
+    plain = RunConfig("addmod", task, "metagnn", TINY_MODELS["metagnn"], train_cfg, seed=3)
+    assert train(run, tmp_path / "split", progress=False, stop_after=1) is None
+    w1 = load_file(str(tmp_path / "split" / "checkpoint.safetensors"))
+    resumed = train(run, tmp_path / "split", resume=True, progress=False)
+    w2 = load_file(str(tmp_path / "split" / "checkpoint.safetensors"))
+    full = train(run, tmp_path / "full", progress=False)
+    assert resumed["per_intent"] == full["per_intent"] and resumed["history"] == full["history"]
+    train(plain, tmp_path / "plain", progress=False)
+    w_plain = load_file(str(tmp_path / "plain" / "checkpoint.safetensors"))
+    params = [k[len("model.") :] for k in w2 if k.startswith("model.") and w2[k].is_floating_point()]
+    moved = [k for k in params if not torch.equal(w1["model." + k], w2["model." + k])]
+    assert moved  # the step changed some weights, so the average is not trivially equal to them
+    for k in params:
+        assert torch.equal(w2["model." + k], w_plain["model." + k])  # the average does not feed back
+        assert torch.equal(w1["ema.module." + k], w1["model." + k])  # the first update copies
+        expected = d * w1["model." + k] + (1 - d) * w2["model." + k]
+        assert torch.allclose(w2["ema.module." + k], expected, atol=1e-6)
+    assert full["best_step"] == 2  # the selected weights are the average, not the trained weights
+    assert all(torch.equal(w2["best." + k], w2["ema.module." + k]) for k in params)
+    with pytest.raises(ConfigError, match="ema"):
+        train(RunConfig("addmod", TINY_TASK, "flat", TINY_MODELS["flat"], {**train_cfg, "ema": 1.0}), tmp_path / "x")
 
 
 def load_file_state(run_dir: Path) -> str:

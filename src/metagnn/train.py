@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from metagnn import checkpoint as ckpt
@@ -46,6 +47,7 @@ class TrainConfig:
     warmup: int = 100
     grad_clip: float = 1.0
     eval_every: int = 250
+    ema: float = 0.0  # > 0: validate, select and keep an exponential moving average of the weights (decay/step)
 
     def __post_init__(self) -> None:
         for name in ("steps", "intents_per_step", "examples_per_intent", "eval_every"):
@@ -61,6 +63,8 @@ class TrainConfig:
             raise ConfigError(f"train config: weight_decay={self.weight_decay!r} must be a finite number >= 0")
         if not 0 <= self.min_lr_ratio <= 1:
             raise ConfigError(f"train config: min_lr_ratio={self.min_lr_ratio!r} must be in [0, 1]")
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"train config: ema={self.ema!r} must be in [0, 1) (0: off; e.g. 0.99)")
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up, then cosine decay to ``min_lr_ratio * lr`` (a pure function of the step)."""
@@ -171,6 +175,9 @@ def _train(
         raise CheckpointError(f"{out}: nothing to resume (no {ckpt.CHECKPOINT})")
 
     opt = build_optimizer(model, cfg.lr, cfg.weight_decay, dev)
+    # The weights that are validated and selected: the model's own, or their moving average.
+    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
+    judged: torch.nn.Module = model if average is None else average.module
     gen = torch.Generator().manual_seed(run.seed + 1)
     state: dict[str, Any] = {"step": 0, "best_step": None, "best_val": -1.0, "history": [], "wall_time": 0.0}
     best_weights: dict[str, torch.Tensor] | None = None
@@ -185,6 +192,8 @@ def _train(
             gen.set_state(tensors["rng.data"])
             if "rng.pe" in tensors:
                 model._pe_generator.set_state(tensors["rng.pe"])
+            if average is not None:
+                average.load_state_dict(ckpt.unprefixed("ema", tensors))
             start_step = int(state["step"])
         except (KeyError, RuntimeError, TypeError, ValueError, AttributeError) as e:
             raise CheckpointError(
@@ -212,19 +221,21 @@ def _train(
             tensors["rng.pe"] = model._pe_generator.get_state()
         if best_weights is not None:
             tensors.update(ckpt.prefixed("best", best_weights))
+        if average is not None:
+            tensors.update(ckpt.prefixed("ema", average.state_dict()))
         ckpt.save_tensors(out / ckpt.CHECKPOINT, tensors, {**new_state, "optimizer": opt_meta})
         state.update(new_state)
 
     def validate(step: int) -> None:
         nonlocal best_weights
-        val = evaluate(model, task, dev, splits=["val"]).get("val_accuracy") if task.splits["val"] else None
+        val = evaluate(judged, task, dev, splits=["val"]).get("val_accuracy") if task.splits["val"] else None
         state["history"].append(
             {"step": step, "val_accuracy": val, "loss": running_loss, "train_accuracy": running_acc}
         )
         score = val if val is not None else float(step)  # without validation intents: the last step
         if score > state["best_val"] or best_weights is None:
             state["best_val"], state["best_step"] = score, step
-            best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            best_weights = {k: v.detach().clone() for k, v in judged.state_dict().items()}
 
     state["world_size"] = world.size
     train_intents = task.splits["train"]
@@ -275,6 +286,8 @@ def _train(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
+            if average is not None:
+                average.update_parameters(model)
             acc = task.correct(out_.detach(), y, intents).float().mean().item()
             running_loss = loss.item() if math.isnan(running_loss) else 0.9 * running_loss + 0.1 * loss.item()
             running_acc = acc if math.isnan(running_acc) else 0.9 * running_acc + 0.1 * acc
