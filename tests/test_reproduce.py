@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from test_cli import TINY_MODELS, TINY_TASK, TINY_TRAIN
 
+from metagnn.checkpoint import CHECKPOINT
 from metagnn.cli import main
+from metagnn.errors import RunFolderBusy
+from metagnn.reproduce import run_grid
+from metagnn.train import RunConfig, train
 
 
 @pytest.fixture
@@ -60,3 +66,64 @@ def test_reproduce_checks_the_arc_folder_before_training(tmp_path: Path, capsys)
     assert main(argv) == 2
     assert "not a folder of 1D-ARC tasks" in capsys.readouterr().err
     assert not (tmp_path / "arc1d").exists()
+
+
+HOLD = """
+import sys
+from metagnn.checkpoint import run_lock
+with run_lock(sys.argv[1]):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def holder(tmp_path: Path):
+    """Start a process that holds a run folder's lock until it is killed."""
+    procs = []
+
+    def start(folder: Path) -> subprocess.Popen:
+        cmd = [sys.executable, "-c", HOLD, str(folder)]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "held"
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def tiny_run(seed: int) -> RunConfig:
+    return RunConfig("addmod", TINY_TASK, "flat", TINY_MODELS["flat"], TINY_TRAIN, seed)
+
+
+def test_a_run_folder_in_use_by_another_process_is_refused_until_that_process_ends(tmp_path: Path, holder) -> None:
+    folder = tmp_path / "run"
+    proc = holder(folder)
+    with pytest.raises(RunFolderBusy, match=f"process {proc.pid} on"):
+        train(tiny_run(0), folder, progress=False)
+    assert not (folder / CHECKPOINT).exists()
+    proc.kill()  # killed, not stopped cleanly: the kernel still drops its lock
+    proc.wait()
+    assert train(tiny_run(0), folder, progress=False)["steps"] == TINY_TRAIN["steps"]
+
+
+def test_the_grid_leaves_a_busy_run_for_last_and_takes_it_once_free(tmp_path: Path, holder) -> None:
+    runs = [tiny_run(0), tiny_run(1)]
+    proc = holder(tmp_path / "addmod" / "flat" / "seed0")
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith("waiting for"):
+            proc.kill()  # the other process ends without finishing: this one trains the run itself
+
+    rows = run_grid(runs, tmp_path, progress=False, log=log, poll_s=0.05)
+    assert [r["seed"] for r in rows] == [0, 1]
+    assert all(r["steps"] == TINY_TRAIN["steps"] for r in rows)
+    said = "\n".join(lines)
+    assert "addmod/flat/seed0: another process is training it; coming back to it last" in said
+    assert said.index("seed 1") < said.index("waiting for addmod/flat/seed0")
+    assert (tmp_path / "addmod" / "flat" / "seed0" / "metrics.json").exists()

@@ -4,7 +4,8 @@ A run folder holds ``config.json`` (task, model, training config, seed, target s
 and ``checkpoint.safetensors``: model, optimizer and RNG tensors plus the best weights so far, with
 the training state (step, best step, history) as JSON in the file's metadata. One file means the
 state and the tensors can never disagree, and it is written atomically (temporary file, fsync,
-rename), so a run killed at any moment leaves the previous checkpoint intact.
+rename), so a run killed at any moment leaves the previous checkpoint intact. ``train.lock``
+keeps a second process from training into the same folder (:func:`run_lock`).
 """
 
 from __future__ import annotations
@@ -12,21 +13,30 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: run folders are not locked
+    fcntl = None  # type: ignore[assignment]
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 
-from metagnn.errors import CheckpointError
+from metagnn.errors import CheckpointError, RunFolderBusy
 from metagnn.runtime import SCHEMA_VERSION
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.json"
+LOCK = "train.lock"
 FORMAT = "metagnn-checkpoint"
 
 
@@ -38,6 +48,45 @@ def check_run_folder(out: Path | str) -> Path:
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"run folder {out} exists and is not a folder")
     return out
+
+
+_HELD: set[str] = set()  # run folders this process has locked (so a nested lock is a no-op)
+
+
+@contextmanager
+def run_lock(out: Path | str) -> Iterator[None]:
+    """Hold run folder ``out`` for this process, or raise :class:`RunFolderBusy` at once.
+
+    Two processes training into one folder would overwrite each other's checkpoints. The lock is an
+    advisory ``flock`` on ``out/train.lock``, so the kernel drops it when its process ends, however
+    it ends: a killed run never leaves a stale lock. The file names the holder for the message.
+    """
+    out = check_run_folder(out)
+    out.mkdir(parents=True, exist_ok=True)
+    key = os.path.realpath(out)
+    if fcntl is None or key in _HELD:
+        yield
+        return
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 1024).decode(errors="replace").strip() or "another process"
+            raise RunFolderBusy(
+                f"run folder {out} is in use: {holder} is training in it. Wait for it to finish, "
+                "then run again (a finished run is reused), or choose another folder"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
+        _HELD.add(key)
+        try:
+            yield
+        finally:
+            _HELD.discard(key)
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # closing releases the flock
 
 
 def _atomic_write(path: Path, write: Any) -> None:

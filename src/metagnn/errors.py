@@ -23,6 +23,10 @@ class CheckpointError(MetaGNNError, OSError):
     """A missing, truncated, corrupted or incompatible checkpoint or run folder."""
 
 
+class RunFolderBusy(CheckpointError):
+    """Another live process is training in this run folder (it holds the folder's lock)."""
+
+
 class DataError(MetaGNNError, ValueError):
     """A malformed data file (e.g. 1D-ARC JSON)."""
 

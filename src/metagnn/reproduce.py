@@ -3,19 +3,22 @@
 Runs live in ``OUT/<task>/<model>/seed<S>``. A finished run whose ``metrics.json`` holds the same
 config is reused; an unfinished one (a checkpoint, no metrics) is resumed; only missing runs are
 trained. So an interrupted ``metagnn reproduce`` continues where it stopped, and one with more
-seeds trains only the new ones.
+seeds trains only the new ones. A run another process is training is waited for, not trained twice,
+so two ``reproduce`` processes on one ``OUT`` share the grid.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from metagnn.checkpoint import CHECKPOINT, METRICS, read_json, write_json
+from metagnn.checkpoint import CHECKPOINT, METRICS, read_json, run_lock, write_json
+from metagnn.errors import RunFolderBusy
 from metagnn.report import PAPER_OOD, plot_per_intent, summarize
 from metagnn.runtime import pick_device, provenance
 from metagnn.train import RunConfig, train
@@ -39,15 +42,23 @@ def run_or_reuse(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """The metrics of ``run`` in ``run_dir``: reused when finished with this config, else trained or resumed."""
+    """The metrics of ``run`` in ``run_dir``: reused when finished with this config, else trained or resumed.
+
+    Raises :class:`RunFolderBusy` when another process is training in ``run_dir``.
+    """
     saved = finished_metrics(run, run_dir)
     if saved is not None:
         log(f"{run.task}/{run.model}/seed{run.seed}: reusing the finished run in {run_dir}")
         return saved
-    resume = (run_dir / CHECKPOINT).exists()
-    if resume:
-        log(f"{run.task}/{run.model}/seed{run.seed}: resuming {run_dir}")
-    metrics = train(run, run_dir, resume=resume, device=device, progress=progress)
+    with run_lock(run_dir):  # decide between train and resume only once no one else can write here
+        saved = finished_metrics(run, run_dir)
+        if saved is not None:
+            log(f"{run.task}/{run.model}/seed{run.seed}: reusing the finished run in {run_dir}")
+            return saved
+        resume = (run_dir / CHECKPOINT).exists()
+        if resume:
+            log(f"{run.task}/{run.model}/seed{run.seed}: resuming {run_dir}")
+        metrics = train(run, run_dir, resume=resume, device=device, progress=progress)
     assert metrics is not None  # only stop_after or a non-zero rank returns None
     return metrics
 
@@ -59,17 +70,40 @@ def run_grid(
     progress: bool = True,
     after_run: Callable[[RunConfig, Path, dict[str, Any]], None] | None = None,
     log: Callable[[str], None] = print,
+    poll_s: float = 30.0,
 ) -> list[dict[str, Any]]:
-    """Train (or reuse) each run in ``out/<task>/<model>/seed<S>``; ``after_run`` may add to a run's row."""
-    rows = []
-    for i, run in enumerate(runs):
+    """Train (or reuse) each run in ``out/<task>/<model>/seed<S>``; ``after_run`` may add to a run's row.
+
+    A run that another process is training is left for last, then waited for (checked every
+    ``poll_s`` seconds) and reused, or resumed if that process stopped early. So two ``reproduce``
+    processes on one ``out`` share the grid instead of training the same runs twice.
+    """
+    rows: dict[int, dict[str, Any]] = {}
+    busy: list[int] = []
+
+    def attempt(i: int) -> bool:
+        run = runs[i]
         run_dir = out / run.task / run.model / f"seed{run.seed}"
-        log(f"[{i + 1}/{len(runs)}] {run.task} / {run.model} / seed {run.seed}")
-        row = {k: v for k, v in run_or_reuse(run, run_dir, device, progress, log).items() if k != "history"}
+        try:
+            metrics = run_or_reuse(run, run_dir, device, progress, log)
+        except RunFolderBusy:
+            return False
+        rows[i] = {k: v for k, v in metrics.items() if k != "history"}
         if after_run is not None:
-            after_run(run, run_dir, row)
-        rows.append(row)
-    return rows
+            after_run(run, run_dir, rows[i])
+        return True
+
+    for i, run in enumerate(runs):
+        log(f"[{i + 1}/{len(runs)}] {run.task} / {run.model} / seed {run.seed}")
+        if not attempt(i):
+            log(f"{run.task}/{run.model}/seed{run.seed}: another process is training it; coming back to it last")
+            busy.append(i)
+    for i in busy:
+        run = runs[i]
+        log(f"waiting for {run.task}/{run.model}/seed{run.seed}, which another process is training")
+        while not attempt(i):
+            time.sleep(poll_s)
+    return [rows[i] for i in range(len(runs))]
 
 
 def write_report(rows: list[dict[str, Any]], out: Path, command: str, wall_time: float) -> dict[str, Path]:

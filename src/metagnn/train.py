@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
@@ -146,7 +147,8 @@ def train(
     world, dev = init_world(device)
     finished = False
     try:
-        with StopRequests() as stop:
+        # Rank 0 writes the folder, so it alone holds the lock that keeps other processes out.
+        with ckpt.run_lock(out) if world.rank == 0 else nullcontext(), StopRequests() as stop:
             metrics = _train(run, out, world, dev, resume, progress, stop_after, log_batches, stop)
         finished = True
         return metrics
