@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,8 @@ from test_cli import TINY_MODELS, TINY_TASK, TINY_TRAIN
 
 from metagnn.checkpoint import CHECKPOINT
 from metagnn.cli import main
-from metagnn.errors import RunFolderBusy
-from metagnn.reproduce import run_grid
+from metagnn.errors import ConfigError, RunFolderBusy
+from metagnn.reproduce import run_grid, run_or_reuse
 from metagnn.train import RunConfig, train
 
 
@@ -69,21 +70,23 @@ def test_reproduce_checks_the_arc_folder_before_training(tmp_path: Path, capsys)
 
 
 HOLD = """
-import sys
+import json, sys
 from metagnn.checkpoint import run_lock
+from metagnn.train import RunConfig, train
 with run_lock(sys.argv[1]):
     print("held", flush=True)
-    sys.stdin.read()
+    if sys.stdin.readline().strip() == "train":  # finish the run, then let go
+        train(RunConfig(**json.loads(sys.argv[2])), sys.argv[1], progress=False)
 """
 
 
 @pytest.fixture
-def holder(tmp_path: Path):
-    """Start a process that holds a run folder's lock until it is killed."""
+def holder():
+    """Start a process that holds a run folder's lock until it is killed, or told to train ``run`` there."""
     procs = []
 
-    def start(folder: Path) -> subprocess.Popen:
-        cmd = [sys.executable, "-c", HOLD, str(folder)]
+    def start(folder: Path, run: RunConfig | None = None) -> subprocess.Popen:
+        cmd = [sys.executable, "-c", HOLD, str(folder), json.dumps(asdict(run) if run else {})]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         procs.append(proc)
         assert proc.stdout.readline().strip() == "held"
@@ -127,3 +130,37 @@ def test_the_grid_leaves_a_busy_run_for_last_and_takes_it_once_free(tmp_path: Pa
     assert "addmod/flat/seed0: another process is training it; coming back to it last" in said
     assert said.index("seed 1") < said.index("waiting for addmod/flat/seed0")
     assert (tmp_path / "addmod" / "flat" / "seed0" / "metrics.json").exists()
+
+
+def test_the_grid_reuses_a_run_that_another_process_finished_while_it_waited(tmp_path: Path, holder) -> None:
+    runs = [tiny_run(0), tiny_run(1)]
+    proc = holder(tmp_path / "addmod" / "flat" / "seed0", runs[0])
+    lines: list[str] = []
+
+    def log(line: str) -> None:
+        lines.append(line)
+        if line.startswith("waiting for"):
+            proc.stdin.write("train\n")
+            proc.stdin.flush()
+
+    rows = run_grid(runs, tmp_path, progress=False, log=log, poll_s=0.05)
+    assert proc.wait(timeout=120) == 0
+    said = "\n".join(lines)
+    assert said.index("waiting for addmod/flat/seed0") < said.index("addmod/flat/seed0: reusing the finished run")
+    assert [r["seed"] for r in rows] == [0, 1]
+    saved = json.loads((tmp_path / "addmod/flat/seed0/metrics.json").read_text())
+    assert rows[0] == {k: v for k, v in saved.items() if k != "history"}
+
+
+def test_a_run_that_fails_before_writing_leaves_no_folder_behind(tmp_path: Path) -> None:
+    bad = RunConfig("addmod", TINY_TASK, "flat", {"no_such_key": 1}, TINY_TRAIN, 0)
+    with pytest.raises(ConfigError, match="no_such_key"):
+        train(bad, tmp_path / "new" / "run", progress=False)
+    assert not (tmp_path / "new" / "run").exists()
+
+
+def test_reproduce_refuses_to_run_under_torchrun(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="under torchrun"):
+        run_or_reuse(tiny_run(0), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

@@ -10,13 +10,15 @@ keeps a second process from training into the same folder (:func:`run_lock`).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import socket
 import tempfile
+import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +61,11 @@ def run_lock(out: Path | str) -> Iterator[None]:
 
     Two processes training into one folder would overwrite each other's checkpoints. The lock is an
     advisory ``flock`` on ``out/train.lock``, so the kernel drops it when its process ends, however
-    it ends: a killed run never leaves a stale lock. The file names the holder for the message.
+    it ends: a killed run never leaves a stale lock. The file names the holder for the message. A
+    folder this call created is removed again if nothing but the lock file was written into it.
     """
     out = check_run_folder(out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     key = os.path.realpath(out)
     if fcntl is None or key in _HELD:
@@ -71,25 +75,39 @@ def run_lock(out: Path | str) -> Iterator[None]:
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            locked = True
         except BlockingIOError:
             holder = os.read(fd, 1024).decode(errors="replace").strip() or "another process"
             raise RunFolderBusy(
-                f"run folder {out} is in use: {holder} is training in it. Wait for it to finish, "
-                "then run again (a finished run is reused), or choose another folder"
+                f"run folder {out} is in use: {holder} is training in it; "
+                "wait for it to finish, or choose another folder"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
+        except OSError as e:  # a file system without flock (some network mounts): train unlocked
+            if e.errno not in (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK, errno.EINVAL):
+                raise
+            message = f"{out}: this file system cannot lock files ({e.strerror}); the run folder is not locked"
+            warnings.warn(message, stacklevel=2)
+            locked = False
+        if locked:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
         _HELD.add(key)
         try:
             yield
         finally:
             _HELD.discard(key)
-            os.ftruncate(fd, 0)
+            if locked:
+                os.ftruncate(fd, 0)
+            if created and os.listdir(out) == [LOCK]:  # e.g. a config error before anything was written
+                with suppress(OSError):
+                    (out / LOCK).unlink()
+                    out.rmdir()
     finally:
         os.close(fd)  # closing releases the flock
 
 
-def _atomic_write(path: Path, write: Any) -> None:
+def atomic_write(path: Path, write: Any) -> None:
+    """Create ``path`` through ``write(tmp)`` and a rename: readers see the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -117,7 +135,11 @@ def write_json(path: Path | str, data: dict[str, Any]) -> None:
             json.dump(data, f, indent=2, sort_keys=False)
             f.write("\n")
 
-    _atomic_write(Path(path), write)
+    atomic_write(Path(path), write)
+
+
+def write_text(path: Path | str, text: str) -> None:
+    atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
 
 
 def read_json(path: Path | str) -> dict[str, Any]:
@@ -152,7 +174,7 @@ def save_tensors(path: Path | str, tensors: dict[str, Tensor], metadata: dict[st
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     state = json.dumps(metadata)
     meta = {"format": FORMAT, "schema_version": str(SCHEMA_VERSION), "state": state, "sha256": digest(tensors, state)}
-    _atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))
+    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
 def load_tensors(path: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]]:

@@ -8,6 +8,8 @@ from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
+from metagnn.checkpoint import atomic_write
+
 # SPEC section 4: the paper's OOD exact match (their splits are unknown), per task and model.
 PAPER_OOD: dict[tuple[str, str], str] = {
     ("sumfirst", "direct"): "0.140", ("sumfirst", "flat"): "0.145", ("sumfirst", "gmlp"): "0.344",
@@ -61,8 +63,7 @@ def plot_per_intent(rows: list[dict[str, Any]], path: Path, split: str = "ood") 
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8, ncol=len(by_model) + 1, loc="upper center", bbox_to_anchor=(0.5, 1.18), frameon=False)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
     return path
 

@@ -10,6 +10,7 @@ so two ``reproduce`` processes on one ``OUT`` share the grid.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -17,8 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from metagnn.checkpoint import CHECKPOINT, METRICS, read_json, run_lock, write_json
-from metagnn.errors import RunFolderBusy
+from metagnn.checkpoint import CHECKPOINT, METRICS, read_json, run_lock, write_json, write_text
+from metagnn.errors import ConfigError, RunFolderBusy
 from metagnn.report import PAPER_OOD, plot_per_intent, summarize
 from metagnn.runtime import pick_device, provenance
 from metagnn.train import RunConfig, train
@@ -46,6 +47,8 @@ def run_or_reuse(
 
     Raises :class:`RunFolderBusy` when another process is training in ``run_dir``.
     """
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("reproduce and quickstart train one run per process; run `metagnn train` under torchrun")
     saved = finished_metrics(run, run_dir)
     if saved is not None:
         log(f"{run.task}/{run.model}/seed{run.seed}: reusing the finished run in {run_dir}")
@@ -101,8 +104,12 @@ def run_grid(
     for i in busy:
         run = runs[i]
         log(f"waiting for {run.task}/{run.model}/seed{run.seed}, which another process is training")
+        start = last = time.monotonic()
         while not attempt(i):
             time.sleep(poll_s)
+            if time.monotonic() - last >= 600:
+                last = time.monotonic()
+                log(f"still waiting for {run.task}/{run.model}/seed{run.seed} ({(last - start) / 60:.0f} min)")
     return [rows[i] for i in range(len(runs))]
 
 
@@ -137,8 +144,7 @@ def write_report(rows: list[dict[str, Any]], out: Path, command: str, wall_time:
             solved = sum(r["real_arc"]["expressible_tasks_solved"] for r in rs) / len(rs)
             lines.append(f"| {model} | {len(rs)} | {pair:.3f} | {solved:.3f} |")
     lines += ["", *(f"![{name}]({p.name})" for name, p in plots.items())]
-    paths["markdown"].parent.mkdir(parents=True, exist_ok=True)
-    paths["markdown"].write_text("\n".join(lines) + "\n")
+    write_text(paths["markdown"], "\n".join(lines) + "\n")  # atomic: another reproduce may write it too
     write_json(
         paths["json"],
         {

@@ -16,7 +16,8 @@ import signal
 import sys
 import threading
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
@@ -30,7 +31,7 @@ from tqdm import tqdm
 from metagnn import checkpoint as ckpt
 from metagnn.config import from_dict
 from metagnn.distributed import World, close_world, init_world
-from metagnn.errors import CheckpointError, ConfigError, TrainingError
+from metagnn.errors import CheckpointError, ConfigError, RunFolderBusy, TrainingError
 from metagnn.evaluate import evaluate
 from metagnn.models import Model, build_model
 from metagnn.runtime import pick_device, provenance, tune_allocator
@@ -147,13 +148,27 @@ def train(
     world, dev = init_world(device)
     finished = False
     try:
-        # Rank 0 writes the folder, so it alone holds the lock that keeps other processes out.
-        with ckpt.run_lock(out) if world.rank == 0 else nullcontext(), StopRequests() as stop:
+        with lock_run_folder(out, world, dev), StopRequests() as stop:
             metrics = _train(run, out, world, dev, resume, progress, stop_after, log_batches, stop)
         finished = True
         return metrics
     finally:
         close_world(world, finished)
+
+
+@contextmanager
+def lock_run_folder(out: Path, world: World, dev: torch.device) -> Iterator[None]:
+    """Rank 0 writes the run folder, so it alone holds its lock; under DDP every rank learns if it failed."""
+    with ExitStack() as stack:
+        busy: RunFolderBusy | None = None
+        if world.rank == 0:
+            try:
+                stack.enter_context(ckpt.run_lock(out))
+            except RunFolderBusy as e:
+                busy = e
+        if world.any([busy is not None], dev)[0]:
+            raise busy or RunFolderBusy(f"run folder {out} is in use by another process (rank 0 could not lock it)")
+        yield
 
 
 def _train(
