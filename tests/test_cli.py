@@ -301,3 +301,25 @@ def test_a_leftover_world_size_is_a_clear_error(tmp_path: Path, config: str, mon
     monkeypatch.setenv("WORLD_SIZE", "two")
     assert main(["train", "addmod", "--config", config, "--out", str(tmp_path / "r2"), "--no-progress"]) == 2
     assert "launch with torchrun" in capsys.readouterr().err
+
+
+def test_eval_weights_last_reads_the_last_steps_weights_not_the_selected_ones(run_dir: Path, capsys) -> None:
+    from metagnn.checkpoint import CHECKPOINT, load_tensors, save_tensors, unprefixed
+
+    tensors, state = load_tensors(run_dir / CHECKPOINT)
+    # Make the selected weights certainly differ from the last step's.
+    tensors = {k: v + 1 if k.startswith("best.") and v.is_floating_point() else v for k, v in tensors.items()}
+    save_tensors(run_dir / CHECKPOINT, tensors, state)
+    for weights, prefix in (("best", "best"), ("last", "model")):
+        _, _, model = load_run(run_dir, weights=weights)
+        expected = unprefixed(prefix, tensors)
+        assert all(torch.equal(v, expected[k]) for k, v in model.state_dict().items()), weights
+    capsys.readouterr()
+    assert main(["eval", str(run_dir), "--weights", "last", "--json"]) == 0
+    last = json.loads(capsys.readouterr().out)
+    assert main(["eval", str(run_dir), "--json"]) == 0
+    best = json.loads(capsys.readouterr().out)
+    assert (last["weights"], best["weights"]) == ("last", "best")
+    assert last["per_intent"] != best["per_intent"]
+    with pytest.raises(ConfigError, match="weights must be one of best, last"):
+        load_run(run_dir, weights="final")

@@ -29,7 +29,7 @@ from metagnn.report import format_table, plot_per_intent, summarize
 from metagnn.reproduce import run_or_reuse
 from metagnn.runtime import pick_device, provenance, tune_allocator
 from metagnn.tasks import build_task
-from metagnn.train import RunConfig, load_run, train
+from metagnn.train import WEIGHTS, RunConfig, load_run, train
 
 CONFIG_KEYS = {"task_config", "train", "models"}
 
@@ -110,13 +110,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    run, task, model = load_run(args.run_dir, args.device)
+    run, task, model = load_run(args.run_dir, args.device, args.weights)
     intents = parse_intents(task, args.intents) if args.intents else None
     device = next(model.parameters()).device
     result = evaluate(model, task, device, intents=intents)
     result.update(
         {"task": run.task, "model": run.model, "seed": run.seed, "run_dir": str(args.run_dir),
-         "provenance": provenance(device)}
+         "weights": args.weights, "provenance": provenance(device)}
     )  # fmt: skip
     arc_dir = args.arc_dir or (os.environ.get("METAGNN_ARC_DIR") if run.task == "arc1d" else None)
     if arc_dir:
@@ -254,6 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intents", default=None, help="comma-separated intents, seen or not (default: every split)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--device", default=None)
+    p.add_argument(
+        "--weights",
+        choices=WEIGHTS,
+        default="best",
+        help="best: the weights validation selected (default); last: the weights of the last step trained",
+    )
     p.add_argument(
         "--arc-dir",
         default=None,

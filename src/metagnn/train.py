@@ -382,8 +382,17 @@ def finish(
     return metrics
 
 
-def load_run(path: Path | str, device: str | None = None) -> tuple[RunConfig, Task, Model]:
-    """Rebuild a run's task and model (best-validation weights) from its folder alone."""
+WEIGHTS = ("best", "last")
+
+
+def load_run(path: Path | str, device: str | None = None, weights: str = "best") -> tuple[RunConfig, Task, Model]:
+    """Rebuild a run's task and model from its folder alone.
+
+    ``weights="best"``: the weights validation selected (the moving average's, with ``ema``);
+    ``"last"``: the model's own weights at the last step trained.
+    """
+    if weights not in WEIGHTS:
+        raise ConfigError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(f"{path}: run folder not found")
@@ -404,9 +413,9 @@ def load_run(path: Path | str, device: str | None = None) -> tuple[RunConfig, Ta
         )
     task, model, _ = build(run)
     tensors, _ = ckpt.load_tensors(path / ckpt.CHECKPOINT)
-    weights = ckpt.unprefixed("best", tensors) or ckpt.unprefixed("model", tensors)
+    state = ckpt.unprefixed("model", tensors) if weights == "last" else ckpt.unprefixed("best", tensors)
     try:
-        missing, unexpected = model.load_state_dict(weights, strict=False)
+        missing, unexpected = model.load_state_dict(state or ckpt.unprefixed("model", tensors), strict=False)
     except RuntimeError:  # shapes that do not fit the config's model
         raise CheckpointError(f"{path}: checkpoint weights do not fit the model its config.json describes") from None
     if missing or unexpected:
