@@ -321,5 +321,11 @@ def test_eval_weights_last_reads_the_last_steps_weights_not_the_selected_ones(ru
     best = json.loads(capsys.readouterr().out)
     assert (last["weights"], best["weights"]) == ("last", "best")
     assert last["per_intent"] != best["per_intent"]
+    programs = {}
+    for weights in ("best", "last"):
+        out = run_dir.parent / f"{weights}.safetensors"
+        assert main(["synthesize", str(run_dir), "--intent", "13", "--out", str(out), "--weights", weights]) == 0
+        programs[weights] = load_file(out)
+    assert any(not torch.equal(v, programs["last"][k]) for k, v in programs["best"].items())
     with pytest.raises(ConfigError, match="weights must be one of best, last"):
         load_run(run_dir, weights="final")

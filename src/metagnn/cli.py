@@ -109,6 +109,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_weights_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--weights",
+        choices=WEIGHTS,
+        default="best",
+        help="best: the weights validation selected (default); last: the weights of the last step trained",
+    )
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     run, task, model = load_run(args.run_dir, args.device, args.weights)
     intents = parse_intents(task, args.intents) if args.intents else None
@@ -146,7 +155,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_synthesize(args: argparse.Namespace) -> int:
     from metagnn.program import save_program
 
-    run, task, model = load_run(args.run_dir, args.device)
+    run, task, model = load_run(args.run_dir, args.device, args.weights)
     if not isinstance(model, Hypernetwork):
         raise ConfigError(
             f"model {run.model!r} does not generate weights; synthesize needs a hypernetwork "
@@ -254,12 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intents", default=None, help="comma-separated intents, seen or not (default: every split)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--device", default=None)
-    p.add_argument(
-        "--weights",
-        choices=WEIGHTS,
-        default="best",
-        help="best: the weights validation selected (default); last: the weights of the last step trained",
-    )
+    add_weights_argument(p)
     p.add_argument(
         "--arc-dir",
         default=None,
@@ -272,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intent", required=True)
     p.add_argument("--out", required=True, help="output .safetensors file")
     p.add_argument("--device", default=None)
+    add_weights_argument(p)
     p.set_defaults(func=cmd_synthesize)
 
     p = sub.add_parser("summarize", help="mean and std over seeds of finished runs, as a Markdown table")
