@@ -49,21 +49,19 @@ def run_or_reuse(
     """
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("reproduce and quickstart train one run per process; run `metagnn train` under torchrun")
-    saved = finished_metrics(run, run_dir)
-    if saved is not None:
-        log(f"{run.task}/{run.model}/seed{run.seed}: reusing the finished run in {run_dir}")
-        return saved
-    with run_lock(run_dir):  # decide between train and resume only once no one else can write here
-        saved = finished_metrics(run, run_dir)
-        if saved is not None:
-            log(f"{run.task}/{run.model}/seed{run.seed}: reusing the finished run in {run_dir}")
-            return saved
-        resume = (run_dir / CHECKPOINT).exists()
-        if resume:
-            log(f"{run.task}/{run.model}/seed{run.seed}: resuming {run_dir}")
-        metrics = train(run, run_dir, resume=resume, device=device, progress=progress)
-    assert metrics is not None  # only stop_after or a non-zero rank returns None
-    return metrics
+    saved = finished_metrics(run, run_dir)  # a finished run is reused without touching its folder
+    if saved is None:
+        with run_lock(run_dir):  # check again and decide train or resume once no one else can write here
+            saved = finished_metrics(run, run_dir)
+            if saved is None:
+                resume = (run_dir / CHECKPOINT).exists()
+                if resume:
+                    log(f"{run.task}/{run.model}/seed{run.seed}: resuming {run_dir}")
+                metrics = train(run, run_dir, resume=resume, device=device, progress=progress)
+                assert metrics is not None  # only stop_after or a non-zero rank returns None
+                return metrics
+    log(f"{run.task}/{run.model}/seed{run.seed}: reusing the finished run in {run_dir}")
+    return saved
 
 
 def run_grid(

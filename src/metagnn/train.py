@@ -413,9 +413,10 @@ def load_run(path: Path | str, device: str | None = None, weights: str = "best")
         )
     task, model, _ = build(run)
     tensors, _ = ckpt.load_tensors(path / ckpt.CHECKPOINT)
-    state = ckpt.unprefixed("model", tensors) if weights == "last" else ckpt.unprefixed("best", tensors)
+    # A checkpoint from before the first evaluation has no selected weights yet: then "best" is the model's.
+    state = (weights == "best" and ckpt.unprefixed("best", tensors)) or ckpt.unprefixed("model", tensors)
     try:
-        missing, unexpected = model.load_state_dict(state or ckpt.unprefixed("model", tensors), strict=False)
+        missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError:  # shapes that do not fit the config's model
         raise CheckpointError(f"{path}: checkpoint weights do not fit the model its config.json describes") from None
     if missing or unexpected:
