@@ -458,3 +458,28 @@ def test_recolour_k_is_anchored_on_the_colour_classes_and_other_rules_are_not() 
     feats = anchor.features(task.intent_features(["recolour-7", "shift-forward-3", "fill-inverse"]), 10)
     assert feats[0, :, 0].tolist() == [float(c - 7) for c in range(10)] and bool((feats[0, :, 1] == 1).all())
     assert feats[1:].abs().sum() == 0
+
+
+def test_shift_anchor_encodes_positions_by_their_offset_from_the_signed_shift() -> None:
+    """With ``shift_anchor``, position i of shift-forward-k / shift-inverse-k is also encoded by i - (+-k), and
+    the Meta-GNN built on the task gets one more anchor encoder; every other rule's position features are 0."""
+    plain, task = build_task("arc1d"), build_task("arc1d", {"shift_anchor": True})
+    assert len(plain.anchors) == 1 and [a.node_set for a in task.anchors] == ["classes", "positions"]
+    feats = task.anchors[1].features(task.intent_features(["shift-forward-4", "shift-inverse-3", "recolour-2"]), 36)
+    assert feats[0, :, 0].tolist() == [float(i - 4) for i in range(36)]
+    assert feats[1, :, 0].tolist() == [float(i + 3) for i in range(36)]
+    assert bool((feats[:2, :, 1] == 1).all()) and feats[2].abs().sum() == 0
+    models = [
+        build_model("metagnn", t.spec, t.intent_dim, {"pe_anchor": True}, anchors=t.anchors) for t in (plain, task)
+    ]
+    assert [sorted(m.anchor_encoders) for m in models] == [["classes"], ["classes", "positions"]]
+    # the offsets reach W_pos: a change of the anchor MLP's input weights moves it for shift, not for recolour
+    u = task.intent_features(["shift-forward-4", "recolour-2"])
+    before = models[1].synthesize(u)["embed.W_pos"]
+    with torch.no_grad():
+        first = next(m for m in models[1].anchor_encoders["positions"].modules() if isinstance(m, torch.nn.Linear))
+        first.weight.add_(1.0)
+    after = models[1].synthesize(u)["embed.W_pos"]
+    assert not torch.allclose(before[0], after[0]) and torch.allclose(before[1], after[1])
+    with pytest.raises(ConfigError, match="shift_anchor"):
+        build_task("arc1d", {"shift_anchor": "yes"})

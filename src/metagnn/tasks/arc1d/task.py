@@ -49,6 +49,8 @@ class Arc1DConfig:
     test_examples: int = 512
     split_seed: int = 0
     target: dict[str, Any] = field(default_factory=lambda: {"d_model": 32, "n_heads": 4, "d_mlp": 64, "n_layers": 2})
+    # Also anchor shift's signed displacement on the positions (read by models built with pe_anchor).
+    shift_anchor: bool = False
 
 
 def encode_rows(rows: Sequence[Sequence[int]], width: int, fill: int = PAD) -> Tensor:
@@ -64,7 +66,11 @@ class Arc1D(Task):
     name = "arc1d"
     Config = Arc1DConfig
     # recolour's k is an output colour: feature 7 is k / 9, feature 5 the recolour one-hot (the gate)
-    anchors = (Anchor("classes", feature=7, scale=9, gate=RULES.index("recolour")),)
+    anchors: tuple[Anchor, ...] = (Anchor("classes", feature=7, scale=9, gate=RULES.index("recolour")),)
+    # shift-forward-k / shift-inverse-k move every cell by s = +k / -k: feature 8 is s / 4, feature 0
+    # the shift one-hot (the gate). Position i is then also encoded by i - s, so "attend to the cell s
+    # to the left" is one function of the offset for every s, seen or not (opt-in: Arc1DConfig.shift_anchor).
+    SHIFT_ANCHOR = Anchor("positions", feature=8, scale=4, gate=RULES.index("shift"))
 
     def __init__(self, cfg: Arc1DConfig) -> None:
         if not 7 <= cfg.min_length <= cfg.width:
@@ -73,6 +79,8 @@ class Arc1D(Task):
             )
         if cfg.test_examples < 1:
             raise ConfigError(f"arc1d: test_examples must be positive, got {cfg.test_examples}")
+        if cfg.shift_anchor:
+            self.anchors = (*type(self).anchors, self.SHIFT_ANCHOR)
         for split in ("train", "val", "ood", "extrapolation"):  # canonical text, so splits compare exactly
             setattr(cfg, split, [self.parse_intent(t) for t in getattr(cfg, split)])
         super().__init__(cfg)
