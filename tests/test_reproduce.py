@@ -164,3 +164,32 @@ def test_reproduce_refuses_to_run_under_torchrun(tmp_path: Path, monkeypatch) ->
     with pytest.raises(ConfigError, match="under torchrun"):
         run_or_reuse(tiny_run(0), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_reproduce_weights_last_judges_the_same_runs_again_with_their_last_steps(
+    configs: Path, tmp_path: Path, capsys
+) -> None:
+    """``--weights last`` trains nothing, scores each run with its ``model.*`` weights (as ``eval --weights
+    last`` does) and writes ``results-last.*`` beside the default report, which it leaves alone."""
+    from metagnn.checkpoint import load_tensors, save_tensors
+
+    out = tmp_path / "repro"
+    argv = ["reproduce", "--configs", str(configs), "--tasks", "sumfirst", "--models", "flat", "--out", str(out),
+            "--seeds", "1", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    run_dir = out / "sumfirst" / "flat" / "seed0"
+    tensors, state = load_tensors(run_dir / CHECKPOINT)  # make the last step's weights certainly differ
+    save_tensors(run_dir / CHECKPOINT, {k: v + 1 if k.startswith("model.") and v.is_floating_point() else v
+                                        for k, v in tensors.items()}, state)  # fmt: skip
+    best, saved = (out / "results.json").read_text(), (run_dir / CHECKPOINT).read_bytes()
+    capsys.readouterr()
+    assert main([*argv, "--weights", "last"]) == 0
+    assert "reusing the finished run" in capsys.readouterr().out
+    assert (out / "results.json").read_text() == best and (out / "sumfirst-ood-last.png").exists()
+    (row,) = json.loads((out / "results-last.json").read_text())["rows"]
+    assert main(["eval", str(run_dir), "--weights", "last", "--json"]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    assert row["weights"] == "last" and row["per_intent"] == expected["per_intent"]
+    assert row["per_intent"] != json.loads(best)["rows"][0]["per_intent"]
+    assert "each run's last step" in (out / "results-last.md").read_text()
+    assert (run_dir / CHECKPOINT).read_bytes() == saved  # judged, not retrained

@@ -111,18 +111,24 @@ def run_grid(
     return [rows[i] for i in range(len(runs))]
 
 
-def write_report(rows: list[dict[str, Any]], out: Path, command: str, wall_time: float) -> dict[str, Path]:
-    """``results.json``, ``results.md`` (SPEC 3b's columns beside the paper's OOD) and per-task plots."""
+def write_report(
+    rows: list[dict[str, Any]], out: Path, command: str, wall_time: float, weights: str = "best"
+) -> dict[str, Path]:
+    """``results.json``, ``results.md`` (SPEC 3b's columns beside the paper's OOD) and per-task plots.
+
+    With ``weights="last"`` (rows judged with the last step's weights) every file name gets ``-last``.
+    """
+    tag = "" if weights == "best" else f"-{weights}"
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_task[r["task"]].append(r)
     table = summarize(rows, reference=PAPER_OOD)
-    paths = {"json": out / "results.json", "markdown": out / "results.md"}
+    paths = {"json": out / f"results{tag}.json", "markdown": out / f"results{tag}.md"}
     plots = {}
     for task, task_rows in by_task.items():
         for split in ("ood", "extrapolation"):
             if any(v["split"] == split for v in task_rows[0]["per_intent"].values()):
-                plots[f"{task}-{split}"] = plot_per_intent(task_rows, out / f"{task}-{split}.png", split=split)
+                plots[f"{task}-{split}"] = plot_per_intent(task_rows, out / f"{task}-{split}{tag}.png", split=split)
     real = [r for r in rows if "expressible_pair_accuracy" in r]
     lines = [
         "# metagnn reproduce",
@@ -130,6 +136,13 @@ def write_report(rows: list[dict[str, Any]], out: Path, command: str, wall_time:
         f"Command: `{command}` ({wall_time / 60:.1f} min of wall time here; reused runs count their own time).",
         "",
         "OOD exact match etc.: mean ± sample std over seeds; `paper OOD` is SPEC section 4 (their splits unknown).",
+        "",
+        "Weights: "
+        + (
+            "the step validation selected (SPEC 3b)."
+            if weights == "best"
+            else "each run's last step (no selection; `--weights last`)."
+        ),
         "",
         table,
     ]
@@ -147,6 +160,7 @@ def write_report(rows: list[dict[str, Any]], out: Path, command: str, wall_time:
         paths["json"],
         {
             "command": command,
+            "weights": weights,
             "rows": rows,
             "table": table,
             "wall_time_s": round(wall_time, 1),
