@@ -463,7 +463,7 @@ def test_recolour_k_is_anchored_on_the_colour_classes_and_other_rules_are_not() 
 def test_shift_anchor_encodes_positions_by_their_offset_from_the_signed_shift() -> None:
     """With ``shift_anchor``, position i of shift-forward-k / shift-inverse-k is also encoded by i - (+-k), and
     the Meta-GNN built on the task gets one more anchor encoder; every other rule's position features are 0."""
-    plain, task = build_task("arc1d"), build_task("arc1d", {"shift_anchor": True})
+    plain, task = build_task("arc1d"), build_task("arc1d", {"shift_anchor": "with_k"})
     assert len(plain.anchors) == 1 and [a.node_set for a in task.anchors] == ["classes", "positions"]
     feats = task.anchors[1].features(task.intent_features(["shift-forward-4", "shift-inverse-3", "recolour-2"]), 36)
     assert feats[0, :, 0].tolist() == [float(i - 4) for i in range(36)]
@@ -481,5 +481,25 @@ def test_shift_anchor_encodes_positions_by_their_offset_from_the_signed_shift() 
         first.weight.add_(1.0)
     after = models[1].synthesize(u)["embed.W_pos"]
     assert not torch.allclose(before[0], after[0]) and torch.allclose(before[1], after[1])
-    with pytest.raises(ConfigError, match="shift_anchor"):
+    with pytest.raises(ConfigError, match="shift_anchor must be none, with_k or only"):
         build_task("arc1d", {"shift_anchor": "yes"})
+
+
+def test_shift_anchor_only_gives_every_shift_of_one_direction_the_same_intent_code() -> None:
+    """``shift_anchor: "only"``: shift's k reaches the hypernetwork as offsets alone, so the intent encoder
+    sees shift-forward-1 and the unseen shift-forward-4 as one intent, while the synthesized weights differ;
+    with ``"with_k"`` the intent codes differ. Other rules keep their k (recolour-2 vs recolour-7)."""
+    codes = {}
+    for mode in ("with_k", "only"):
+        task = build_task("arc1d", {"shift_anchor": mode})
+        model = build_model("metagnn", task.spec, task.intent_dim, {"pe_anchor": True}, anchors=task.anchors)
+        u = task.intent_features(["shift-forward-1", "shift-forward-4", "shift-inverse-1", "recolour-2", "recolour-7"])
+        nodes, _ = model.encode(u)
+        codes[mode] = nodes["resid"]  # no anchor on the residual stream: the intent code alone moves it
+        theta = model.synthesize(u)["embed.W_pos"]
+        assert not torch.allclose(theta[0], theta[1])
+    assert torch.equal(codes["only"][0], codes["only"][1]) and not torch.allclose(
+        codes["with_k"][0], codes["with_k"][1]
+    )
+    assert not torch.allclose(codes["only"][0], codes["only"][2])  # the direction is still part of the code
+    assert not torch.allclose(codes["only"][3], codes["only"][4])

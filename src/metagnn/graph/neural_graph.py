@@ -36,6 +36,8 @@ class Anchor:
     one function of the offset serves every intent, seen or not (as relative position encodings do
     for sequences). With ``gate`` (an intent feature that is 1 or 0) the anchor holds only for the
     intents where it is 1: 1D-ARC's ``k`` is a colour for ``recolour`` but a distance for ``shift``.
+    With ``private``, the model's intent encoder does not see feature ``feature`` (it reads it as 0), so
+    the coordinate reaches the model only as offsets: an unseen coordinate is then no new intent code.
     Tasks whose intent is no such coordinate (AddMod-p) declare none.
     """
 
@@ -43,6 +45,7 @@ class Anchor:
     feature: int
     scale: float
     gate: int | None = None
+    private: bool = False
 
     @property
     def width(self) -> int:

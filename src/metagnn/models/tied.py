@@ -363,7 +363,9 @@ class TiedHypernetwork(Hypernetwork):
         """Initial node and edge states."""
         # anchor_only: every intent gets the same code, so the intent enters through the anchors alone,
         # as offsets that seen intents have already shown (an unseen n is no new input to any module).
-        z = self.intent(torch.zeros_like(u) if self.cfg.anchor_only else u)
+        private = [a.feature for a in self.anchors if a.private]
+        seen = u.index_fill(1, torch.tensor(private, device=u.device), 0.0) if private else u
+        z = self.intent(torch.zeros_like(u) if self.cfg.anchor_only else seen)
         nodes, edges = self.encoders(z, self.positional_encodings())
         for a in self.anchors:
             if a.node_set in nodes:  # (a node set that no decoder or mixer reads is not encoded)

@@ -49,8 +49,9 @@ class Arc1DConfig:
     test_examples: int = 512
     split_seed: int = 0
     target: dict[str, Any] = field(default_factory=lambda: {"d_model": 32, "n_heads": 4, "d_mlp": 64, "n_layers": 2})
-    # Also anchor shift's signed displacement on the positions (read by models built with pe_anchor).
-    shift_anchor: bool = False
+    # Anchor shift's signed displacement on the positions too (read by models built with pe_anchor):
+    # "none"; "with_k": shift's k also stays in the intent code; "only": k reaches the model as offsets alone.
+    shift_anchor: str = "none"
 
 
 def encode_rows(rows: Sequence[Sequence[int]], width: int, fill: int = PAD) -> Tensor:
@@ -70,7 +71,10 @@ class Arc1D(Task):
     # shift-forward-k / shift-inverse-k move every cell by s = +k / -k: feature 8 is s / 4, feature 0
     # the shift one-hot (the gate). Position i is then also encoded by i - s, so "attend to the cell s
     # to the left" is one function of the offset for every s, seen or not (opt-in: Arc1DConfig.shift_anchor).
-    SHIFT_ANCHOR = Anchor("positions", feature=8, scale=4, gate=RULES.index("shift"))
+    SHIFT_ANCHORS = {
+        "with_k": Anchor("positions", feature=8, scale=4, gate=RULES.index("shift")),
+        "only": Anchor("positions", feature=8, scale=4, gate=RULES.index("shift"), private=True),
+    }
 
     def __init__(self, cfg: Arc1DConfig) -> None:
         if not 7 <= cfg.min_length <= cfg.width:
@@ -79,8 +83,10 @@ class Arc1D(Task):
             )
         if cfg.test_examples < 1:
             raise ConfigError(f"arc1d: test_examples must be positive, got {cfg.test_examples}")
-        if cfg.shift_anchor:
-            self.anchors = (*type(self).anchors, self.SHIFT_ANCHOR)
+        if cfg.shift_anchor not in ("none", *self.SHIFT_ANCHORS):
+            raise ConfigError(f"arc1d: shift_anchor must be none, with_k or only, got {cfg.shift_anchor!r}")
+        if cfg.shift_anchor != "none":
+            self.anchors = (*type(self).anchors, self.SHIFT_ANCHORS[cfg.shift_anchor])
         for split in ("train", "val", "ood", "extrapolation"):  # canonical text, so splits compare exactly
             setattr(cfg, split, [self.parse_intent(t) for t in getattr(cfg, split)])
         super().__init__(cfg)
@@ -106,7 +112,9 @@ class Arc1D(Task):
 
     def intent_features(self, intents: Sequence[str]) -> Tensor:
         """Per intent: one-hot rule (6), direction (+1 / -1), ``k / 9``, signed shift ``+-k / 4``, and
-        ``cos, sin`` of ``2 pi k / 9`` and ``4 pi k / 9`` (all 0 for rules without k). Shape ``(B, 13)``."""
+        ``cos, sin`` of ``2 pi k / 9`` and ``4 pi k / 9`` (all 0 for rules without k; for shift with
+        ``shift_anchor: "only"``, all 0 but the signed shift, which the model's intent encoder does not
+        see). Shape ``(B, 13)``."""
         rows = []
         for key in intents:
             rule, direction, k = parse_intent(key)
@@ -114,6 +122,8 @@ class Arc1D(Task):
             onehot = [float(rule == r) for r in RULES]
             if k is None:
                 kf = [0.0] * 6
+            elif rule == "shift" and self.cfg.shift_anchor == "only":  # s / 4 only, for the anchor (private)
+                kf = [0.0, sign * k / 4, 0.0, 0.0, 0.0, 0.0]
             else:
                 a = 2 * math.pi * k / 9
                 kf = [k / 9, sign * k / 4 if rule == "shift" else 0.0, math.cos(a), math.sin(a), math.cos(2 * a),
