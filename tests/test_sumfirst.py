@@ -127,3 +127,32 @@ def test_an_output_no_probe_moves_is_not_blown_up_by_calibration() -> None:
     assert torch.allclose(bias, bias[:1].expand_as(bias))  # constant over intents: the case under test
     heads = model.decoders.heads
     assert heads["layers__2__bias"][1].weight.abs().max() < 10 * heads["layers__1__bias"][1].weight.abs().max()
+
+
+@pytest.mark.parametrize("model_name", ["metagnn", "gmlp"])
+def test_relative_pe_codes_the_anchored_inputs_by_offset_alone(model_name: str) -> None:
+    """``relative_pe`` (+ ``anchor_only``): input i of the program for n starts in the same state as input
+    i + 5 of the program for n + 5, since neither its code nor its anchor term knows i itself; with index
+    codes it does not. (Edge states are centred over the 16 inputs, a window that moves with n, so they
+    are equivariant only up to that mean.) A gated anchor or a missing ``pe_anchor`` is a config error."""
+    from metagnn.errors import ConfigError
+    from metagnn.models import build_model
+
+    task = build_task("sumfirst")
+    u = task.intent_features([4, 9])
+    small = {"d_node": 8, "d_edge": 4, "d_intent": 8, "pe_anchor": True, "anchor_only": True}
+    for relative in (True, False):
+        model = build_model(model_name, task.spec, task.intent_dim, {**small, "relative_pe": relative},
+                            anchors=task.anchors)  # fmt: skip
+        with torch.no_grad():
+            nodes, _ = model.encode(u)
+            theta = model.synthesize(u)
+        h4, h9 = nodes["input"]
+        assert torch.allclose(h4[:-5], h9[5:], atol=1e-6) == relative
+        assert not torch.allclose(theta["layers.0.weight"][0], theta["layers.0.weight"][1])
+    with pytest.raises(ConfigError, match="relative_pe needs pe_anchor"):
+        build_model(model_name, task.spec, task.intent_dim, {**small, "pe_anchor": False, "anchor_only": False,
+                                                             "relative_pe": True})  # fmt: skip
+    arc = build_task("arc1d")
+    with pytest.raises(ConfigError, match="has a gate"):
+        build_model(model_name, arc.spec, arc.intent_dim, {"pe_anchor": True, "relative_pe": True}, anchors=arc.anchors)

@@ -32,6 +32,7 @@ class GMLPConfig:
     pe_max_cycles: float = 4.0
     pe_anchor: bool = False  # encode the anchored node set by its offset from the intent (task.anchors)
     anchor_only: bool = False  # the intent reaches the model only through its anchor (needs pe_anchor)
+    relative_pe: bool = False  # code the anchored node sets by offset from the intent, not by index
     resample_pe: bool = False
 
     def __post_init__(self) -> None:

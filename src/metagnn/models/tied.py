@@ -8,6 +8,8 @@ are ``(B, n, D)`` per node set, edge states ``(B, n_rows, n_cols, De)`` per weig
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -27,7 +29,12 @@ class NodeEncoder(nn.Module):
         self.out = nn.Linear(d_out, d_out)
 
     def forward(self, z: Tensor, pe: Tensor) -> Tensor:
-        a = self.u(z)[:, None] + self.pe(pe)[None] + self.u_mul(z)[:, None] * self.pe_mul(pe)[None]
+        # pe: (n, d_pe) shared by every intent, or (B, n, d_pe) per intent (relative_pe)
+        shared = pe.dim() == 2
+        code, code_mul = self.pe(pe), self.pe_mul(pe)
+        if shared:
+            code, code_mul = code[None], code_mul[None]
+        a = self.u(z)[:, None] + code + self.u_mul(z)[:, None] * code_mul
         return self.out(torch.relu(a))
 
 
@@ -50,9 +57,12 @@ class EdgeEncoder(nn.Module):
         self.out = nn.Linear(d_out, d_out)
 
     def forward(self, z: Tensor, pe_rows: Tensor, pe_cols: Tensor) -> Tensor:
-        pair = centred(self.rows(pe_rows))[:, None] * centred(self.cols(pe_cols))[None]  # (nr, nc, D)
+        # Each PE is (n, d_pe), or (B, n, d_pe) per intent (relative_pe): the pair is (1 or B, nr, nc, D).
+        rows, cols = centred(self.rows(pe_rows)), centred(self.cols(pe_cols))
+        rows, cols = (rows[None] if rows.dim() == 2 else rows), (cols[None] if cols.dim() == 2 else cols)
+        pair = rows[:, :, None] * cols[:, None]
         # One pass over the (B, nr, nc, D) block instead of a product and a sum.
-        a = torch.addcmul(self.u(z)[:, None, None], (1 + self.u_mul(z))[:, None, None], pair[None])
+        a = torch.addcmul(self.u(z)[:, None, None], (1 + self.u_mul(z))[:, None, None], pair)
         return self.out(a)
 
 
@@ -319,6 +329,7 @@ class TiedHypernetwork(Hypernetwork):
         self.anchor_encoders = nn.ModuleDict(
             {key(a.node_set): mlp(a.width, cfg.d_node, cfg.d_node) for a in self.anchors}
         )
+        self.relative = self._relative_pe(cfg, tied)
 
     def _check_anchors(self, anchors: tuple[Anchor, ...], intent_dim: int) -> tuple[Anchor, ...]:
         if not anchors:
@@ -328,6 +339,30 @@ class TiedHypernetwork(Hypernetwork):
         if len({a.node_set for a in anchors}) < len(anchors):
             raise ConfigError(f"intent anchors: one node set is anchored twice: {anchors}")
         return tuple(anchors)
+
+    def _relative_pe(self, cfg, tied: bool) -> tuple[Anchor, ...]:
+        """With ``relative_pe``, the anchors whose node set is coded by offset, not index (and their frequencies)."""
+        if not getattr(cfg, "relative_pe", False):
+            return ()
+        if not cfg.pe_anchor or not tied:
+            raise ConfigError("relative_pe needs pe_anchor (it codes the anchored node sets) and tie: true")
+        gated = [a.node_set for a in self.anchors if a.gate is not None]
+        if gated:
+            raise ConfigError(f"relative_pe: the anchor on {gated} has a gate; where it is closed, no offset exists")
+        generator = torch.Generator().manual_seed(cfg.pe_seed + 2)
+        for a in self.anchors:  # the smooth codes of axis_encoding, at offsets instead of indices
+            half = self.graph.node_pe[a.node_set].shape[1] // 2
+            omega = 2 * math.pi * cfg.pe_max_cycles * torch.rand(half, generator=generator, dtype=torch.float64)
+            phase = 2 * math.pi * torch.rand(half, generator=generator, dtype=torch.float64)
+            self.register_buffer(f"rpe__{key(a.node_set)}", torch.stack([omega, phase]).float())
+        return self.anchors
+
+    def relative_encoding(self, a: Anchor, u: Tensor) -> Tensor:
+        """PE of member ``i`` of ``a.node_set`` at offset ``i - coordinate``, per intent: ``(B, size, d_pe)``."""
+        size = self.graph.node_pe[a.node_set].shape[0]
+        omega, phase = getattr(self, f"rpe__{key(a.node_set)}")
+        angle = (a.features(u, size)[..., 0] / max(size - 1, 1))[..., None] * omega + phase
+        return torch.cat([angle.cos(), angle.sin()], dim=-1)
 
     def positional_encodings(self) -> dict[str, Tensor]:
         if self.training and self.cfg.resample_pe:
@@ -366,7 +401,10 @@ class TiedHypernetwork(Hypernetwork):
         private = [a.feature for a in self.anchors if a.private]
         seen = u.index_fill(1, torch.tensor(private, device=u.device), 0.0) if private else u
         z = self.intent(torch.zeros_like(u) if self.cfg.anchor_only else seen)
-        nodes, edges = self.encoders(z, self.positional_encodings())
+        pe = self.positional_encodings()
+        for a in self.relative:  # relative_pe: members coded by their offset from the intent, per intent
+            pe[a.node_set] = self.relative_encoding(a, u)
+        nodes, edges = self.encoders(z, pe)
         for a in self.anchors:
             if a.node_set in nodes:  # (a node set that no decoder or mixer reads is not encoded)
                 h = nodes[a.node_set]
