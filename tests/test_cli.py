@@ -329,3 +329,34 @@ def test_eval_weights_last_reads_the_last_steps_weights_not_the_selected_ones(ru
     assert any(not torch.equal(v, programs["last"][k]) for k, v in programs["best"].items())
     with pytest.raises(ConfigError, match="weights must be one of best, last"):
         load_run(run_dir, weights="final")
+
+
+@pytest.mark.parametrize(("tolerance", "expected"), [(None, 3), (0.0, 5), (0.7, 6)])
+def test_select_tolerance_keeps_the_last_evaluation_within_it_of_the_best(
+    tmp_path: Path, monkeypatch, tolerance: float | None, expected: int
+) -> None:
+    """Validation 0.5, 0.9, 0.95, 0.8, 0.95, 0.3 at steps 1..6: by default the first best (step 3) is kept;
+    ``select_tolerance: 0`` takes the last of the tied best (5), 0.7 the last within 0.7 of 0.95 (6), also
+    across a stop and resume; the kept weights are those of that step."""
+    import metagnn.train as train_module
+    from metagnn.evaluate import SPLITS
+
+    real, scores = train_module.evaluate, iter([0.5, 0.9, 0.95, 0.8, 0.95, 0.3])
+
+    def scripted(model, task, device="cpu", splits=SPLITS, intents=None):  # validation scores from the script
+        return {"val_accuracy": next(scores)} if list(splits) == ["val"] else real(model, task, device, splits, intents)
+
+    monkeypatch.setattr(train_module, "evaluate", scripted)
+    train_cfg = {**TINY_TRAIN, "steps": 6, "eval_every": 1, "warmup": 1}
+    if tolerance is not None:
+        train_cfg["select_tolerance"] = tolerance
+    run = RunConfig("addmod", TINY_TASK, "flat", TINY_MODELS["flat"], train_cfg, seed=0)
+    assert train(run, tmp_path / "r", progress=False, stop_after=4) is None
+    metrics = train(run, tmp_path / "r", resume=True, progress=False)
+    assert metrics["best_step"] == expected
+    w = load_file(str(tmp_path / "r" / "checkpoint.safetensors"))
+    same_as_last = all(torch.equal(w["best." + k[6:]], v) for k, v in w.items() if k.startswith("model."))
+    assert same_as_last == (expected == 6)
+    with pytest.raises(ConfigError, match="select_tolerance"):
+        train(RunConfig("addmod", TINY_TASK, "flat", TINY_MODELS["flat"], {**train_cfg, "select_tolerance": 2}),
+              tmp_path / "x")  # fmt: skip

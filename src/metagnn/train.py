@@ -50,6 +50,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     eval_every: int = 250
     ema: float = 0.0  # > 0: validate, select and keep an exponential moving average of the weights (decay/step)
+    # Which evaluation's weights to keep (validation intents only, SPEC 3b). None: the first with the best
+    # validation accuracy; t >= 0: the last within t of the best (validation that saturates early, e.g. at
+    # 1.0 on two intents, then keeps the most-trained weights it cannot tell apart from the best).
+    select_tolerance: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("steps", "intents_per_step", "examples_per_intent", "eval_every"):
@@ -67,6 +71,10 @@ class TrainConfig:
             raise ConfigError(f"train config: min_lr_ratio={self.min_lr_ratio!r} must be in [0, 1]")
         if not 0 <= self.ema < 1:
             raise ConfigError(f"train config: ema={self.ema!r} must be in [0, 1) (0: off; e.g. 0.99)")
+        if self.select_tolerance is not None and not 0 <= self.select_tolerance <= 1:
+            raise ConfigError(
+                f"train config: select_tolerance={self.select_tolerance!r} must be null or in [0, 1] (an accuracy)"
+            )
 
     def lr_at(self, step: int) -> float:
         """Linear warm-up, then cosine decay to ``min_lr_ratio * lr`` (a pure function of the step)."""
@@ -250,8 +258,13 @@ def _train(
             {"step": step, "val_accuracy": val, "loss": running_loss, "train_accuracy": running_acc}
         )
         score = val if val is not None else float(step)  # without validation intents: the last step
-        if score > state["best_val"] or best_weights is None:
-            state["best_val"], state["best_step"] = score, step
+        tolerance = cfg.select_tolerance
+        if tolerance is None:
+            keep = score > state["best_val"]
+        else:  # best_val is the best so far, so the last kept step is the last within tolerance of the final best
+            keep = score >= max(state["best_val"], score) - tolerance
+        if keep or best_weights is None:
+            state["best_val"], state["best_step"] = max(state["best_val"], score), step
             best_weights = {k: v.detach().clone() for k, v in judged.state_dict().items()}
 
     state["world_size"] = world.size
