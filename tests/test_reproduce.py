@@ -193,3 +193,21 @@ def test_reproduce_weights_last_judges_the_same_runs_again_with_their_last_steps
     assert row["per_intent"] != json.loads(best)["rows"][0]["per_intent"]
     assert "each run's last step" in (out / "results-last.md").read_text()
     assert (run_dir / CHECKPOINT).read_bytes() == saved  # judged, not retrained
+
+
+def test_reproduce_refuses_a_run_folder_of_another_config(configs: Path, tmp_path: Path, capsys) -> None:
+    """A finished run whose config is not the one asked for (e.g. the shipped configs changed) is neither
+    reused nor resumed: a one-line error names the folder, and its files are left as they were."""
+    out = tmp_path / "repro"
+    argv = ["reproduce", "--configs", str(configs), "--tasks", "sumfirst", "--models", "flat", "--out", str(out),
+            "--seeds", "1", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    run_dir = out / "sumfirst" / "flat" / "seed0"
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file() and p.suffix != ".lock"}
+    cfg = json.loads((configs / "sumfirst.json").read_text())
+    (configs / "sumfirst.json").write_text(json.dumps({**cfg, "train": {**cfg["train"], "lr": 5e-4}}))
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{run_dir} holds a run of another config" in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file() and p.suffix != ".lock"} == before

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from metagnn.checkpoint import CHECKPOINT, METRICS, read_json, run_lock, write_json, write_text
+from metagnn.checkpoint import CHECKPOINT, CONFIG, METRICS, read_json, run_lock, write_json, write_text
 from metagnn.errors import ConfigError, RunFolderBusy
 from metagnn.report import PAPER_OOD, plot_per_intent, summarize
 from metagnn.runtime import pick_device, provenance
@@ -34,6 +34,13 @@ def finished_metrics(run: RunConfig, run_dir: Path) -> dict[str, Any] | None:
         return None
     saved = read_json(run_dir / METRICS)
     return saved if saved.get("config") == json.loads(json.dumps(asdict(run))) else None
+
+
+def same_config(run: RunConfig, run_dir: Path) -> bool:
+    """Whether the run started in ``run_dir`` (its ``config.json``) is ``run``."""
+    saved = read_json(run_dir / CONFIG) if (run_dir / CONFIG).exists() else {}
+    wanted = json.loads(json.dumps(asdict(run)))
+    return {k: saved.get(k) for k in wanted} == wanted
 
 
 def run_or_reuse(
@@ -55,6 +62,11 @@ def run_or_reuse(
             saved = finished_metrics(run, run_dir)
             if saved is None:
                 resume = (run_dir / CHECKPOINT).exists()
+                if resume and not same_config(run, run_dir):
+                    raise ConfigError(
+                        f"{run_dir} holds a run of another config (e.g. from before the shipped configs changed); "
+                        "use another --out, or remove that folder to train it again"
+                    )
                 if resume:
                     log(f"{run.task}/{run.model}/seed{run.seed}: resuming {run_dir}")
                 metrics = train(run, run_dir, resume=resume, device=device, progress=progress)
