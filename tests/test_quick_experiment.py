@@ -31,7 +31,7 @@ def test_the_intent_anchor_is_what_lets_sumfirst_generalize(tmp_path: Path) -> N
     must hold is the contrast."""
     ood = {}
     for anchored in (True, False):
-        cfg = load_config("quick", "sumfirst")  # shipped: pe_anchor, anchor_only and relative_pe
+        cfg = load_config("quick", "sumfirst")  # shipped: pe_anchor and relative_pe
         if not anchored:
             cfg["models"] = {"metagnn": {}}
         path = tmp_path / f"anchor-{anchored}.json"
