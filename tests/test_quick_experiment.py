@@ -27,8 +27,8 @@ def test_the_intent_anchor_is_what_lets_sumfirst_generalize(tmp_path: Path) -> N
     """Quick SumFirst-n Meta-GNN, seed 0, with the shipped config (anchor + relative PEs) and without the
     anchor: only the anchored one is far above chance (0.05) on the unseen n. Measured here: shipped ID 0.998,
     OOD 0.928 (session 6, docs/results.md); without the anchor, with index PEs and the session-3 selection
-    rule, ID 0.915, OOD 0.191. Training is chaotic at this budget (over 5 seeds the relative-PE runs gave OOD
-    0.44-0.99, docs/results.md), so the floors are wide: what must hold is the contrast."""
+    rule, ID 0.915, OOD 0.191. Training is chaotic at this budget (over 5 seeds this config gave OOD 0.36-0.99
+    without select_tolerance, docs/results.md), so the floors are wide: what must hold is the contrast."""
     ood = {}
     for anchored in (True, False):
         cfg = load_config("quick", "sumfirst")  # shipped: pe_anchor and relative_pe
