@@ -109,13 +109,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_weights_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--weights",
-        choices=WEIGHTS,
-        default="best",
-        help="best: the weights validation selected (default); last: the weights of the last step trained",
-    )
+def add_weights_argument(
+    p: argparse.ArgumentParser,
+    help: str = "best: the weights validation selected (default); last: the weights of the last step trained",
+) -> None:
+    p.add_argument("--weights", choices=WEIGHTS, default="best", help=help)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -9,20 +9,18 @@ so two ``reproduce`` processes on one ``OUT`` share the grid.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from metagnn.checkpoint import CHECKPOINT, CONFIG, METRICS, read_json, run_lock, write_json, write_text
+from metagnn.checkpoint import CHECKPOINT, METRICS, read_json, run_lock, write_json, write_text
 from metagnn.errors import ConfigError, RunFolderBusy
 from metagnn.report import PAPER_OOD, plot_per_intent, summarize
 from metagnn.runtime import pick_device, provenance
-from metagnn.train import RunConfig, train
+from metagnn.train import RunConfig, started_with, train
 
 TASK_ORDER = ("addmod", "sumfirst", "arc1d")
 MODEL_ORDER = ("metagnn", "gmlp", "flat", "direct")
@@ -33,14 +31,7 @@ def finished_metrics(run: RunConfig, run_dir: Path) -> dict[str, Any] | None:
     if not (run_dir / METRICS).exists():
         return None
     saved = read_json(run_dir / METRICS)
-    return saved if saved.get("config") == json.loads(json.dumps(asdict(run))) else None
-
-
-def same_config(run: RunConfig, run_dir: Path) -> bool:
-    """Whether the run started in ``run_dir`` (its ``config.json``) is ``run``."""
-    saved = read_json(run_dir / CONFIG) if (run_dir / CONFIG).exists() else {}
-    wanted = json.loads(json.dumps(asdict(run)))
-    return {k: saved.get(k) for k in wanted} == wanted
+    return saved if saved.get("config") == run.as_json() else None
 
 
 def run_or_reuse(
@@ -62,7 +53,7 @@ def run_or_reuse(
             saved = finished_metrics(run, run_dir)
             if saved is None:
                 resume = (run_dir / CHECKPOINT).exists()
-                if resume and not same_config(run, run_dir):
+                if resume and not started_with(run, run_dir):
                     raise ConfigError(
                         f"{run_dir} holds a run of another config (e.g. from before the shipped configs changed); "
                         "use another --out, or remove that folder to train it again"

@@ -95,6 +95,17 @@ class RunConfig:
     train: dict[str, Any]
     seed: int = 0
 
+    def as_json(self) -> dict[str, Any]:
+        """The config as its ``config.json`` holds it (JSON types: lists, not tuples)."""
+        return json.loads(json.dumps(asdict(self)))
+
+
+def started_with(run: RunConfig, out: Path) -> bool:
+    """Whether the run folder ``out`` was started with exactly ``run`` (its ``config.json``)."""
+    wanted = run.as_json()
+    saved = ckpt.read_json(out / ckpt.CONFIG)
+    return {k: saved.get(k) for k in wanted} == wanted
+
 
 def build(run: RunConfig) -> tuple[Task, Model, TrainConfig]:
     task = build_task(run.task, run.task_config)
@@ -192,7 +203,6 @@ def _train(
 ) -> dict[str, Any] | None:
     task, model, cfg = build(run)
     model.to(dev)
-    run_dict = asdict(run)
     have_checkpoint = (out / ckpt.CHECKPOINT).exists()
     if have_checkpoint and not resume:
         raise CheckpointError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
@@ -207,8 +217,7 @@ def _train(
     state: dict[str, Any] = {"step": 0, "best_step": None, "best_val": -1.0, "history": [], "wall_time": 0.0}
     best_weights: dict[str, torch.Tensor] | None = None
     if resume:
-        saved = ckpt.read_json(out / ckpt.CONFIG)
-        if {k: saved.get(k) for k in run_dict} != run_dict:
+        if not started_with(run, out):
             raise CheckpointError(f"{out}: --resume with a different config than the run was started with")
         tensors, state = ckpt.load_tensors(out / ckpt.CHECKPOINT)
         try:
@@ -231,7 +240,7 @@ def _train(
     elif world.is_main:
         ckpt.write_json(
             out / ckpt.CONFIG,
-            {**run_dict, "spec": task.spec.to_dict(), "provenance": provenance(dev, world_size=world.size)},
+            {**asdict(run), "spec": task.spec.to_dict(), "provenance": provenance(dev, world_size=world.size)},
         )
 
     def save(new_state: dict[str, Any]) -> None:

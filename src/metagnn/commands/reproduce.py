@@ -16,12 +16,12 @@ import sys
 import time
 from pathlib import Path
 
-from metagnn.cli import load_config
+from metagnn.cli import add_weights_argument, load_config
 from metagnn.errors import ConfigError
 from metagnn.evaluate import evaluate
 from metagnn.registry import MODELS, TASKS
 from metagnn.reproduce import MODEL_ORDER, TASK_ORDER, run_grid, write_report
-from metagnn.train import WEIGHTS, RunConfig, load_run
+from metagnn.train import RunConfig, load_run
 
 
 def names(text: str, known: list[str], what: str) -> list[str]:
@@ -89,10 +89,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", default=",".join(MODEL_ORDER), help="comma-separated (default: all)")
     p.add_argument("--out", default="runs/reproduce", help="folder for the runs and the report")
     p.add_argument("--arc-dir", default=None, help="real 1D-ARC tasks for the arc1d check (default: $METAGNN_ARC_DIR)")
-    p.add_argument(
-        "--weights",
-        choices=WEIGHTS,
-        default="best",
+    add_weights_argument(
+        p,
         help="best: the step validation selected (SPEC 3b); last: every run's last step, evaluated again "
         "without retraining, reported in results-last.*",
     )
