@@ -234,7 +234,8 @@ def test_sampling_is_reproducible_and_test_sets_are_fixed() -> None:
     "cfg, needle",
     [({"min_length": 5}, "min_length"), ({"test_examples": 0}, "test_examples"),
      ({"target": {"readout": "last"}}, "readout"), ({"ood": ["fill-forward"]}, "both"),
-     ({"train": ["turn-left"]}, "unknown rule")],
+     ({"train": ["turn-left"]}, "unknown rule"), ({"offset_anchor": True}, "rel_bias"),
+     ({"offset_anchor": "yes", "target": {"rel_bias": True}}, "offset_anchor='yes' should be of type")],
 )  # fmt: skip
 def test_bad_task_configs_are_refused(cfg: dict, needle: str) -> None:
     with pytest.raises((ConfigError, IntentError), match=needle):
@@ -242,15 +243,16 @@ def test_bad_task_configs_are_refused(cfg: dict, needle: str) -> None:
 
 
 # --- the target ------------------------------------------------------------------------------
-def per_cell_target(layernorm: bool = False):
+def per_cell_target(layernorm: bool = False, rel_bias: bool = False):
     return build_target("transformer", vocab=11, n_ctx=6, n_classes=10, d_model=8, n_heads=2, d_mlp=12,
-                        n_layers=2, layernorm=layernorm, readout="all", causal=False)  # fmt: skip
+                        n_layers=2, layernorm=layernorm, readout="all", causal=False, rel_bias=rel_bias)  # fmt: skip
 
 
-@pytest.mark.parametrize("layernorm", [False, True])
-def test_per_cell_target_keeps_the_declared_symmetries(layernorm: bool, gen: torch.Generator) -> None:
-    """readout='all', causal=False: every declared permutation leaves the function unchanged; positions do not."""
-    spec = per_cell_target(layernorm)
+@pytest.mark.parametrize("layernorm, rel_bias", [(False, False), (True, False), (False, True)])
+def test_per_cell_target_keeps_the_declared_symmetries(layernorm: bool, rel_bias: bool, gen: torch.Generator) -> None:
+    """readout='all', causal=False (and rel_bias): every declared permutation leaves the function unchanged
+    (with rel_bias, a head's bias row moves with its Q, K, V and O); positions and offsets do not."""
+    spec = per_cell_target(layernorm, rel_bias)
     theta = to_double(spec.init_theta(gen))
     x = torch.randint(11, (16, 6), generator=gen)
     ref = spec.forward(theta, x, None)
@@ -258,8 +260,52 @@ def test_per_cell_target_keeps_the_declared_symmetries(layernorm: bool, gen: tor
     for name, size in spec.permutations.items():
         out = spec.forward(permute(spec, theta, name, random_perm(size, gen)), x, None)
         torch.testing.assert_close(out, ref, atol=1e-10, rtol=1e-10, msg=name)
-    moved = permute_fixed_axis(spec, theta, "positions", 0, random_perm(6, gen))
-    assert_changed(spec.forward(moved, x, None), ref)
+    fixed = {"positions": 6, "offsets": 11} if rel_bias else {"positions": 6}
+    assert [s.name for s in spec.node_sets if s.name in ("offsets", "blocks.1.heads")] == (
+        ["offsets", "blocks.1.heads"] if rel_bias else []
+    )
+    for node_set, size in fixed.items():
+        moved = permute_fixed_axis(spec, theta, node_set, 0, random_perm(size, gen))
+        assert_changed(spec.forward(moved, x, None), ref)
+
+
+def copy_head_theta(spec, member: int) -> dict[str, torch.Tensor]:
+    """One layer, one head with Q = K = 0 and an attention bias of 30 at offset member ``member``: the head
+    copies the colour it attends to into a second part of the residual stream, which the unembedding reads."""
+    theta = {k: torch.zeros(v) for k, v in spec.shapes.items()}
+    eye = torch.eye(11)
+    theta["embed.W_E"][:, :11] = eye  # token c -> residual dim c
+    theta["blocks.0.attn.W_V"][0, :11, :11] = eye  # value: the token
+    theta["blocks.0.attn.W_O"][0, :11, 11:22] = eye  # ... written to dims 11..21
+    theta["unembed.W_U"][11:21] = torch.eye(10)  # colour c <- dim 11 + c
+    theta["blocks.0.attn.rel_bias"][0, member] = 30.0
+    return theta
+
+
+@pytest.mark.parametrize("intent", ["shift-forward-1", "shift-forward-4", "shift-inverse-2", "shift-inverse-3"])
+def test_offset_anchor_marks_the_attention_offset_that_computes_the_shift(intent: str) -> None:
+    """With ``offset_anchor``, the offsets member whose anchored feature is 0 for shift-k is the attention bias
+    that makes a copy head compute the shift: set there, the target reproduces the rule on every cell that
+    has a cell to copy; set at the opposite shift's member, it does not. Other rules' offset features are 0."""
+    target = {"d_model": 32, "n_heads": 1, "d_mlp": 4, "n_layers": 1, "rel_bias": True}
+    task = build_task("arc1d", {"test_examples": 64, "target": target, "offset_anchor": True})
+    anchor = task.anchors[-1]
+    assert anchor.node_set == "offsets" and [a.node_set for a in task.anchors] == ["classes", "offsets"]
+    u = task.intent_features([intent, "recolour-2"])
+    feats = anchor.features(u, 71)
+    assert feats[1].abs().sum() == 0
+    member = int(feats[0, :, 0].abs().argmin())
+    assert feats[0, member, 0] == 0 and feats[0, :, 1].eq(1).all()
+    s = (1 if "forward" in intent else -1) * int(intent[-1])
+    assert member == 35 - s  # offset j - i = -s: cell i reads cell i - s
+    x, y = task.test_set(intent)
+    length = (x != PAD).sum(1, keepdim=True)
+    i = torch.arange(36)[None]
+    has_source = (i < length) & (i - s >= 0) & (i - s < length)
+    for m, expect in ((member, True), (70 - member, False)):
+        out = task.spec.forward(copy_head_theta(task.spec, m), x, None).argmax(-1)
+        right = (out == y)[has_source]
+        assert bool(right.all()) == expect and (expect or right.float().mean() < 0.9)
 
 
 def test_non_causal_attention_sees_later_cells(gen: torch.Generator) -> None:

@@ -165,10 +165,12 @@ def frequency_plane(e: Tensor, k: int) -> list[list[float]]:
 # --- running the target with its intermediate values ------------------------------------------
 def check_addmod_target(spec: TargetSpec, p: int) -> None:
     """Raise :class:`ConfigError` unless ``spec`` is a plain ``transformer`` that can hold AddMod-``p``."""
-    if spec.family != "transformer" or spec.kwargs.get("intent_dim", 0) or spec.kwargs.get("readout", "last") != "last":
+    kw = spec.kwargs
+    plain = not kw.get("intent_dim", 0) and kw.get("readout", "last") == "last" and not kw.get("rel_bias")
+    if spec.family != "transformer" or not plain:
         raise ConfigError(
-            f"clock analysis needs the 'transformer' target (last-position readout, no intent token), "
-            f"got {spec.family!r}"
+            f"clock analysis needs the 'transformer' target (last-position readout, no intent token, no rel_bias), "
+            f"got {spec.family!r} {dict(kw)}"
         )
     vocab, n_classes = spec.kwargs["vocab"], spec.kwargs["n_classes"]
     if vocab < p + 1 or n_classes < p or spec.kwargs["n_ctx"] != 3:

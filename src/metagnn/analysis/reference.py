@@ -105,8 +105,10 @@ def train_reference(
     if not 0 < train_fraction < 1 or steps < 1 or eval_every < 1:
         raise ConfigError(f"reference: need 0 < train_fraction < 1, steps >= 1, eval_every >= 1 (p={p})")
     spec, theta_init, gen = reference_init(p, seed, target)
-    if spec.kwargs["n_layers"] != 1 or spec.kwargs["layernorm"]:
-        raise ConfigError("reference: the direct training path is for the one-layer target without LayerNorm")
+    if spec.kwargs["n_layers"] != 1 or spec.kwargs["layernorm"] or spec.kwargs.get("rel_bias"):
+        raise ConfigError(
+            "reference: the direct training path is for the one-layer target without LayerNorm or rel_bias"
+        )
     params = {k: v.clone().to(device, dtype).requires_grad_(True) for k, v in theta_init.items()}
     x = all_pairs(p)
     y = (x[:, 0] + x[:, 1]) % p

@@ -38,6 +38,8 @@ class Anchor:
     intents where it is 1: 1D-ARC's ``k`` is a colour for ``recolour`` but a distance for ``shift``.
     With ``private``, the model's intent encoder does not see feature ``feature`` (it reads it as 0), so
     the coordinate reaches the model only as offsets: an unseen coordinate is then no new intent code.
+    The coordinate is ``origin + scale * u[feature]``: 1D-ARC's shift ``s`` sits at member
+    ``n_ctx - 1 - s`` of the target's attention offsets (origin ``n_ctx - 1``, a negative scale).
     Tasks whose intent is no such coordinate (AddMod-p) declare none.
     """
 
@@ -46,6 +48,7 @@ class Anchor:
     scale: float
     gate: int | None = None
     private: bool = False
+    origin: float = 0.0
 
     @property
     def width(self) -> int:
@@ -60,7 +63,7 @@ class Anchor:
         between them (an offset scaled to ``[-1, 1]`` made the trained hypernetwork interpolate
         between seen intents instead).
         """
-        coordinate = u[:, self.feature] * self.scale
+        coordinate = self.origin + u[:, self.feature] * self.scale
         index = torch.arange(size, device=u.device, dtype=u.dtype)
         offset = index[None] - coordinate[:, None]
         if self.gate is None:

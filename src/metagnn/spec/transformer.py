@@ -37,6 +37,7 @@ def transformer(
     intent_dim: int = 0,
     readout: str = "last",
     causal: bool = True,
+    rel_bias: bool = False,
 ) -> TargetSpec:
     """A Transformer reading ``n_ctx`` tokens and emitting ``n_classes`` logits.
 
@@ -49,14 +50,21 @@ def transformer(
     per-cell classifier, e.g. for 1D-ARC rows). ``causal=False`` lets every position attend to every
     other one. Neither option adds a parameter or changes a symmetry: positions stay a fixed axis,
     so the declared permutations are the same in every mode. The defaults are the original model.
+
+    ``rel_bias=True`` adds, in every block, a learned attention bias per head and relative offset
+    ``j - i`` (T5 / ALiBi style): ``blocks.i.attn.rel_bias (heads, offsets)``, on a new fixed axis of
+    ``2 n_ctx - 1`` offsets (member ``m`` is offset ``m - (n_ctx - 1)``) and a node set of the heads
+    alone (the head permutation, shared with Q, K and V). A head can then attend "``c`` cells to the
+    left" for any ``c`` with one bias entry, and a hypernetwork can address that entry by its offset.
     """
     d_head = d_head if d_head is not None else d_model // n_heads
     if min(vocab, n_ctx, n_classes, d_model, n_heads, d_head, d_mlp, n_layers) < 1:
         raise SpecError("transformer sizes must all be positive")
     if readout not in ("last", "all"):
         raise SpecError(f"transformer readout must be 'last' or 'all', got {readout!r}")
-    if not isinstance(causal, bool):
-        raise SpecError(f"transformer causal must be true or false, got {causal!r}")
+    for name, flag in (("causal", causal), ("rel_bias", rel_bias)):
+        if not isinstance(flag, bool):
+            raise SpecError(f"transformer {name} must be true or false, got {flag!r}")
     ctx = n_ctx + (1 if intent_dim else 0)
     resid = Axis(d_model, perm="resid")
     node_sets = [
@@ -99,10 +107,17 @@ def transformer(
             ParamSpec(f"{b}.mlp.W_out", ("resid", f"{b}.mlp"), 1 / math.sqrt(d_mlp)),
             ParamSpec(f"{b}.mlp.b_out", ("resid",), 1 / math.sqrt(3 * d_mlp)),
         ]
+    if rel_bias:  # appended last, so the other node sets keep their positional codes
+        node_sets.append(NodeSet("offsets", (Axis(2 * ctx - 1),)))
+        for i in range(n_layers):
+            node_sets.append(NodeSet(f"blocks.{i}.heads", (Axis(n_heads, perm=f"blocks.{i}.head"),)))
+            params.append(ParamSpec(f"blocks.{i}.attn.rel_bias", (f"blocks.{i}.heads", "offsets"), 1.0))
     if layernorm:
         params += [ParamSpec("ln_final.weight", ("resid",), 0.1, 1.0), ParamSpec("ln_final.bias", ("resid",), 0.1)]
     params.append(ParamSpec("unembed.W_U", ("resid", "classes"), 1 / math.sqrt(d_model)))
     causal_mask = torch.ones(ctx, ctx, dtype=torch.bool).tril()
+    positions = torch.arange(ctx)
+    offset_index = positions[None, :] - positions[:, None] + ctx - 1  # [i, j] -> member of j - i
 
     def norm(p: Mapping[str, Tensor], name: str, h: Tensor) -> Tensor:
         if not layernorm:
@@ -122,6 +137,8 @@ def transformer(
             k = torch.einsum("ntd,hkd->nhtk", hn, p[f"{b}.attn.W_K"])
             v = torch.einsum("ntd,hkd->nhtk", hn, p[f"{b}.attn.W_V"])
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(d_head)
+            if rel_bias:
+                scores = scores + p[f"{b}.attn.rel_bias"][:, offset_index[:t, :t].to(scores.device)]
             if causal:
                 scores = scores.masked_fill(~causal_mask[:t, :t].to(scores.device), float("-inf"))
             z = scores.softmax(dim=-1) @ v
@@ -147,5 +164,6 @@ def transformer(
         intent_dim=intent_dim,
         readout=readout,
         causal=causal,
+        rel_bias=rel_bias,
     )
     return TargetSpec("transformer", kwargs, tuple(node_sets), tuple(params), forward)

@@ -50,9 +50,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rel-bias", action="store_true", help="the target with a per-head relative attention bias")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    task = Arc1D(Arc1DConfig())
+    cfg = Arc1DConfig()
+    cfg.target = {**cfg.target, "rel_bias": args.rel_bias}
+    task = Arc1D(cfg)
     print(f"target: {task.spec.kwargs} ({task.spec.num_parameters} weights); {args.steps} steps x {args.batch} rows")
     print("| intent | test exact match | final loss | seconds |\n|---|---|---|---|")
     for intent in args.intents.split(","):

@@ -52,6 +52,9 @@ class Arc1DConfig:
     # Anchor shift's signed displacement on the positions too (read by models built with pe_anchor):
     # "none"; "with_k": shift's k also stays in the intent code; "only": k reaches the model as offsets alone.
     shift_anchor: str = "none"
+    # Anchor it on the target's attention offsets as well (needs target "rel_bias": true): offset
+    # j - i is then also encoded by j - i + s, which is 0 where query i reads the cell it copies.
+    offset_anchor: bool = False
 
 
 def encode_rows(rows: Sequence[Sequence[int]], width: int, fill: int = PAD) -> Tensor:
@@ -87,6 +90,15 @@ class Arc1D(Task):
             raise ConfigError(f"arc1d: shift_anchor must be none, with_k or only, got {cfg.shift_anchor!r}")
         if cfg.shift_anchor != "none":
             self.anchors = (*type(self).anchors, self.SHIFT_ANCHORS[cfg.shift_anchor])
+        if cfg.offset_anchor:
+            if cfg.target.get("rel_bias") is not True:
+                raise ConfigError(
+                    'arc1d: offset_anchor anchors the shift on attention offsets: set target "rel_bias": true'
+                )
+            # member m of "offsets" is j - i = m - (width - 1); query i copies j = i - s: member width - 1 - s
+            offsets = Anchor("offsets", feature=8, scale=-4, gate=RULES.index("shift"),
+                             private=cfg.shift_anchor == "only", origin=cfg.width - 1)  # fmt: skip
+            self.anchors = (*self.anchors, offsets)
         for split in ("train", "val", "ood", "extrapolation"):  # canonical text, so splits compare exactly
             setattr(cfg, split, [self.parse_intent(t) for t in getattr(cfg, split)])
         super().__init__(cfg)
