@@ -1,7 +1,8 @@
 """Ablations of Meta-GNN's own parts (issue 4, item 5) on the quick configs, same budget for every variant.
 
     python experiments/ablations.py --task sumfirst --seeds 3 --out runs/ablations
-    python experiments/ablations.py --task arc1d --seeds 3 --no-anchor --out runs/ablations
+    python experiments/ablations.py --task arc1d --seeds 3 --no-anchor --out runs/ablations \
+        --config experiments/configs/arc1d-quick-no-rel-bias/arc1d.json
 
 Variants: the default Meta-GNN (2 rounds, fixed PEs, tied encoders/decoders); message-passing
 rounds 0, 1, 3; PEs resampled at every step; one shared encoder/decoder for all groups with the
@@ -46,6 +47,9 @@ def slug(name: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", required=True)
+    parser.add_argument(
+        "--config", default="quick", help="'quick' (the shipped quick config, default) or a JSON file in that format"
+    )
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
     parser.add_argument(
         "--only-seed", type=int, default=None, help="train just this seed (to split work across processes)"
@@ -57,7 +61,7 @@ def main() -> None:
         "--no-anchor", action="store_true", help="every variant without the task's intent anchor (pe_anchor dropped)"
     )
     args = parser.parse_args()
-    cfg = load_config("quick", args.task)
+    cfg = load_config(args.config, args.task)
     wanted = None if args.variants is None else args.variants.split(",")
     unknown = sorted(set(wanted or []) - {slug(n) for n in VARIANTS})
     if unknown:
