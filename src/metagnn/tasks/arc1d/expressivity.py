@@ -40,7 +40,12 @@ def fit_directly(
         x, y = task.test_set(intent)
         out = run(task.spec, {k: v[None] for k, v in theta.items()}, x[None])
         acc = float(task.correct(out, y[None], [intent]).float().mean())
-    return {"intent": intent, "accuracy": acc, "loss": float(loss.detach()), "seconds": round(time.perf_counter() - start, 1)}
+    return {
+        "intent": intent,
+        "accuracy": acc,
+        "loss": float(loss.detach()),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
