@@ -3,7 +3,8 @@
 Symmetries (SPEC 2.1): attention heads are interchangeable as blocks of Q, K, V, O; inside a
 head the Q and K dimensions share one permutation and the V and O dimensions another; MLP
 hidden units are interchangeable; the residual stream is one permutation shared by every block,
-the embeddings, the unembedding and LayerNorm. Tokens, positions and classes are fixed.
+the embeddings, the unembedding and LayerNorm. Tokens, positions, classes and (with ``rel_bias``)
+attention offsets are fixed.
 LayerNorm (optional) has no mean subtraction issue here: it normalises per position over the
 residual axis, which commutes with permuting that axis.
 """
