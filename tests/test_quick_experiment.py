@@ -10,6 +10,14 @@ import pytest
 from metagnn.cli import load_config, main
 
 
+def train_metagnn(task: str, cfg: dict, out: Path) -> dict:
+    """Train Meta-GNN (seed 0) on ``task`` with the config ``cfg`` (written beside ``out``); its metrics."""
+    path = out.with_suffix(".json")
+    path.write_text(json.dumps(cfg))
+    assert main(["train", task, "--model", "metagnn", "--config", str(path), "--out", str(out), "--no-progress"]) == 0
+    return json.loads((out / "metrics.json").read_text())
+
+
 @pytest.mark.slow
 def test_quick_metagnn_reaches_the_readme_floors(tmp_path: Path) -> None:
     """The quick AddMod-p Meta-GNN (the quickstart's first model, seed 0) learns the seen primes and is far
@@ -34,12 +42,7 @@ def test_the_intent_anchor_is_what_lets_sumfirst_generalize(tmp_path: Path) -> N
         cfg = load_config("quick", "sumfirst")  # shipped: pe_anchor and relative_pe
         if not anchored:
             cfg["models"] = {"metagnn": {}}
-        path = tmp_path / f"anchor-{anchored}.json"
-        path.write_text(json.dumps(cfg))
-        out = tmp_path / f"run-{anchored}"
-        assert main(["train", "sumfirst", "--model", "metagnn", "--config", str(path), "--out", str(out),
-                     "--no-progress"]) == 0  # fmt: skip
-        metrics = json.loads((out / "metrics.json").read_text())
+        metrics = train_metagnn("sumfirst", cfg, tmp_path / f"run-{anchored}")
         assert metrics["id_accuracy"] >= 0.6, metrics
         ood[anchored] = metrics["ood_accuracy"]
     assert ood[True] >= 0.4 and ood[False] <= 0.3, ood
@@ -56,12 +59,7 @@ def test_anchored_attention_offsets_solve_the_unseen_shifts(tmp_path: Path) -> N
     for anchored in (True, False):
         cfg = load_config("quick", "arc1d")
         cfg["task_config"]["offset_anchor"] = anchored
-        path = tmp_path / f"offset-anchor-{anchored}.json"
-        path.write_text(json.dumps(cfg))
-        out = tmp_path / f"arc-{anchored}"
-        assert main(["train", "arc1d", "--model", "metagnn", "--config", str(path), "--out", str(out),
-                     "--no-progress"]) == 0  # fmt: skip
-        metrics = json.loads((out / "metrics.json").read_text())
+        metrics = train_metagnn("arc1d", cfg, tmp_path / f"arc-{anchored}")
         per_intent[anchored] = {k: v["accuracy"] for k, v in metrics["per_intent"].items()}
     with_anchor, without = per_intent[True], per_intent[False]
     assert with_anchor["shift-forward-4"] >= 0.8 and with_anchor["shift-inverse-3"] >= 0.8, with_anchor
