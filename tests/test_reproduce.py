@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
+import os
 import subprocess
 import sys
 from dataclasses import asdict
@@ -11,7 +14,8 @@ from pathlib import Path
 import pytest
 from test_cli import TINY_MODELS, TINY_TASK, TINY_TRAIN
 
-from metagnn.checkpoint import CHECKPOINT
+from metagnn import checkpoint
+from metagnn.checkpoint import CHECKPOINT, LOCK, run_lock
 from metagnn.cli import main
 from metagnn.errors import ConfigError, RunFolderBusy
 from metagnn.reproduce import run_grid, run_or_reuse
@@ -157,6 +161,38 @@ def test_a_run_that_fails_before_writing_leaves_no_folder_behind(tmp_path: Path)
     with pytest.raises(ConfigError, match="no_such_key"):
         train(bad, tmp_path / "new" / "run", progress=False)
     assert not (tmp_path / "new" / "run").exists()
+
+
+def test_a_lock_file_removed_while_it_was_being_locked_is_locked_again_at_its_path(tmp_path: Path, monkeypatch) -> None:
+    # The race: a process giving up a folder it created removes the lock file between this one's open
+    # and flock. A lock on the removed file would guard nothing, so the lock must end up on the file at
+    # the path, which a second locker then finds busy.
+    real_flock, calls = fcntl.flock, []
+
+    def flock_after_removal(fd: int, op: int) -> None:
+        if not calls:
+            (tmp_path / "run" / LOCK).unlink()
+        calls.append(fd)
+        real_flock(fd, op)
+
+    monkeypatch.setattr(checkpoint.fcntl, "flock", flock_after_removal)
+    with run_lock(tmp_path / "run"):
+        assert len(calls) == 2
+        fd = os.open(tmp_path / "run" / LOCK, os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                real_flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+
+
+def test_a_file_system_without_flock_trains_unlocked_with_a_warning(tmp_path: Path, monkeypatch) -> None:
+    def no_flock(fd: int, op: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(checkpoint.fcntl, "flock", no_flock)
+    with pytest.warns(UserWarning, match="cannot lock files"):
+        assert train(tiny_run(0), tmp_path / "run", progress=False)["steps"] == TINY_TRAIN["steps"]
 
 
 def test_reproduce_refuses_to_run_under_torchrun(tmp_path: Path, monkeypatch) -> None:

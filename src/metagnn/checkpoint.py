@@ -71,23 +71,8 @@ def run_lock(out: Path | str) -> Iterator[None]:
     if fcntl is None or key in _HELD:
         yield
         return
-    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    fd, locked = _open_locked(out)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            locked = True
-        except BlockingIOError:
-            holder = os.read(fd, 1024).decode(errors="replace").strip() or "another process"
-            raise RunFolderBusy(
-                f"run folder {out} is in use: {holder} is training in it; "
-                "wait for it to finish, or choose another folder"
-            ) from None
-        except OSError as e:  # a file system without flock (some network mounts): train unlocked
-            if e.errno not in (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK, errno.EINVAL):
-                raise
-            message = f"{out}: this file system cannot lock files ({e.strerror}); the run folder is not locked"
-            warnings.warn(message, stacklevel=2)
-            locked = False
         if locked:
             os.ftruncate(fd, 0)
             os.write(fd, f"process {os.getpid()} on {socket.gethostname()}\n".encode())
@@ -104,6 +89,45 @@ def run_lock(out: Path | str) -> Iterator[None]:
                     out.rmdir()
     finally:
         os.close(fd)  # closing releases the flock
+
+
+def _open_locked(out: Path) -> tuple[int, bool]:
+    """Open and lock ``out/train.lock``: ``(fd, locked)``; ``locked`` is False where flock is unsupported.
+
+    A process giving up a folder it created removes the lock file (and the folder) while it still holds
+    the lock. A process that opened the file just before then would lock a file no longer at the
+    path, and a third could lock a new one: so after locking, check that the path still names the
+    locked file, and start again if not.
+    """
+    path = out / LOCK
+    while True:
+        out.mkdir(parents=True, exist_ok=True)  # again: the folder may just have been removed
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 1024).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunFolderBusy(
+                f"run folder {out} is in use: {holder} is training in it; "
+                "wait for it to finish, or choose another folder"
+            ) from None
+        except OSError as e:  # a file system without flock (some network mounts): train unlocked
+            if e.errno not in (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK, errno.EINVAL):
+                os.close(fd)
+                raise
+            message = f"{out}: this file system cannot lock files ({e.strerror}); the run folder is not locked"
+            warnings.warn(message, stacklevel=3)
+            return fd, False
+        try:
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                return fd, True
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # the file was removed under us: that lock guards nothing
 
 
 def atomic_write(path: Path, write: Any) -> None:
