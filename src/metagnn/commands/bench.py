@@ -79,9 +79,10 @@ def bench(args: argparse.Namespace) -> int:
         if not args.from_json:
             json_path.parent.mkdir(parents=True, exist_ok=True)
             json_path.write_text(json.dumps(res, indent=1) + "\n")
-        extra = read_json_if(out_path.parent / "results" / "performance" / "before-after.json")
+        saved = out_path.parent / "results" / "performance"
+        extra, optimizer = read_json_if(saved / "before-after.json"), read_json_if(saved / "optimizer.json")
         command = res.get("command") or command_line(args)
-        out_path.write_text(doc_mod.render(res, out_path, command, shown(json_path), extra))
+        out_path.write_text(doc_mod.render(res, out_path, command, shown(json_path), extra, optimizer))
         log(f"wrote {out_path}" + ("" if args.from_json else f" and {json_path}"))
     if args.json:
         print(json.dumps(res, indent=1))
