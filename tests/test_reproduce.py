@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import subprocess
@@ -17,7 +16,7 @@ from test_cli import TINY_MODELS, TINY_TASK, TINY_TRAIN
 from metagnn import checkpoint
 from metagnn.checkpoint import CHECKPOINT, LOCK, run_lock
 from metagnn.cli import main
-from metagnn.errors import ConfigError, RunFolderBusy
+from metagnn.errors import CheckpointError, ConfigError, RunFolderBusy
 from metagnn.reproduce import run_grid, run_or_reuse
 from metagnn.train import RunConfig, train
 
@@ -163,34 +162,61 @@ def test_a_run_that_fails_before_writing_leaves_no_folder_behind(tmp_path: Path)
     assert not (tmp_path / "new" / "run").exists()
 
 
-def test_a_lock_file_removed_while_it_was_being_locked_is_locked_again_at_its_path(tmp_path: Path, monkeypatch) -> None:
-    # The race: a process giving up a folder it created removes the lock file between this one's open
-    # and flock. A lock on the removed file would guard nothing, so the lock must end up on the file at
-    # the path, which a second locker then finds busy.
-    real_flock, calls = fcntl.flock, []
+@pytest.mark.parametrize("folder_too", [False, True], ids=["file", "file and folder"])
+def test_a_lock_file_removed_while_it_was_being_locked_is_locked_again_at_its_path(
+    tmp_path: Path, monkeypatch, folder_too: bool
+) -> None:
+    # The race: a process giving up a folder it created removes the lock file (and the folder) between
+    # this one's open and flock. A lock on the removed file would guard nothing, so the lock must end
+    # up on the file at the path, which a second locker then finds busy.
+    fcntl = pytest.importorskip("fcntl")
+    real_flock, calls, run = fcntl.flock, [], tmp_path / "run"
+    run.mkdir()  # made by the other process
 
     def flock_after_removal(fd: int, op: int) -> None:
         if not calls:
-            (tmp_path / "run" / LOCK).unlink()
+            (run / LOCK).unlink()
+            if folder_too:
+                run.rmdir()
         calls.append(fd)
         real_flock(fd, op)
 
     monkeypatch.setattr(checkpoint.fcntl, "flock", flock_after_removal)
-    with run_lock(tmp_path / "run"):
+    with run_lock(run):
         assert len(calls) == 2
-        fd = os.open(tmp_path / "run" / LOCK, os.O_RDWR)
+        fd = os.open(run / LOCK, os.O_RDWR)
         try:
             with pytest.raises(BlockingIOError):
                 real_flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         finally:
             os.close(fd)
+    # the folder this process had to make again, with nothing written into it, is removed again
+    assert run.exists() is not folder_too
+
+
+def test_a_lock_file_that_cannot_be_created_is_a_one_line_error_not_a_hang(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / LOCK).symlink_to(tmp_path / "missing" / "train.lock")  # open(O_CREAT) fails every time
+    with pytest.raises(CheckpointError, match=f"could not lock {LOCK} in {checkpoint.LOCK_ATTEMPTS} attempts"):
+        with run_lock(run):
+            pass
 
 
 def test_a_file_system_without_flock_trains_unlocked_with_a_warning(tmp_path: Path, monkeypatch) -> None:
+    fcntl = pytest.importorskip("fcntl")
+    real_flock = fcntl.flock
+
     def no_flock(fd: int, op: int) -> None:
         raise OSError(errno.ENOLCK, "No locks available")
 
     monkeypatch.setattr(checkpoint.fcntl, "flock", no_flock)
+    with pytest.warns(UserWarning, match="cannot lock files"), run_lock(tmp_path / "held"):
+        fd = os.open(tmp_path / "held" / LOCK, os.O_RDWR)
+        try:
+            real_flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds it: not locked, as the warning says
+        finally:
+            os.close(fd)
     with pytest.warns(UserWarning, match="cannot lock files"):
         assert train(tiny_run(0), tmp_path / "run", progress=False)["steps"] == TINY_TRAIN["steps"]
 

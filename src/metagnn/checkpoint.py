@@ -71,7 +71,8 @@ def run_lock(out: Path | str) -> Iterator[None]:
     if fcntl is None or key in _HELD:
         yield
         return
-    fd, locked = _open_locked(out)
+    fd, locked, recreated = _open_locked(out)
+    created = created or recreated
     try:
         if locked:
             os.ftruncate(fd, 0)
@@ -91,43 +92,60 @@ def run_lock(out: Path | str) -> Iterator[None]:
         os.close(fd)  # closing releases the flock
 
 
-def _open_locked(out: Path) -> tuple[int, bool]:
-    """Open and lock ``out/train.lock``: ``(fd, locked)``; ``locked`` is False where flock is unsupported.
+LOCK_ATTEMPTS = 20  # tries at locking the file at the path before giving up (see _open_locked)
 
-    A process giving up a folder it created removes the lock file (and the folder) while it still holds
-    the lock. A process that opened the file just before then would lock a file no longer at the
-    path, and a third could lock a new one: so after locking, check that the path still names the
-    locked file, and start again if not.
+
+def _open_locked(out: Path) -> tuple[int, bool, bool]:
+    """Open and lock ``out/train.lock``: ``(fd, locked, created)``.
+
+    ``locked`` is False where the file system cannot lock (a warning says so); ``created``, that
+    this call had to make the folder again. A process giving up a folder it created removes the lock
+    file and the folder while it still holds the lock. A process that opened the file just before
+    would lock a file no longer at the path, and a third could lock a new one: so after locking,
+    check that the path still names the locked file, and start again if not (at most
+    ``LOCK_ATTEMPTS`` times, then :class:`CheckpointError`).
     """
     path = out / LOCK
-    while True:
-        out.mkdir(parents=True, exist_ok=True)  # again: the folder may just have been removed
+    created = False
+    for _ in range(LOCK_ATTEMPTS):
+        try:
+            out.mkdir(parents=True)  # again: the folder may just have been removed
+            created = True
+        except FileExistsError:
+            pass
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except FileNotFoundError:
+        except FileNotFoundError:  # the folder went between mkdir and open
             continue
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 1024).decode(errors="replace").strip() or "another process"
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 1024).decode(errors="replace").strip() or "another process"
+                raise RunFolderBusy(
+                    f"run folder {out} is in use: {holder} is training in it; "
+                    "wait for it to finish, or choose another folder"
+                ) from None
+            except OSError as e:  # a file system without flock (some network mounts): train unlocked
+                if e.errno not in (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK, errno.EINVAL):
+                    raise
+                message = f"{out}: this file system cannot lock files ({e.strerror}); the run folder is not locked"
+                warnings.warn(message, stacklevel=4)  # _open_locked, run_lock, contextlib, the caller
+                return fd, False, created
+            mine = os.fstat(fd)
+            try:
+                here = os.stat(path)
+            except FileNotFoundError:
+                here = None
+            if here is not None and (here.st_dev, here.st_ino) == (mine.st_dev, mine.st_ino):
+                return fd, True, created
+        except BaseException:
             os.close(fd)
-            raise RunFolderBusy(
-                f"run folder {out} is in use: {holder} is training in it; "
-                "wait for it to finish, or choose another folder"
-            ) from None
-        except OSError as e:  # a file system without flock (some network mounts): train unlocked
-            if e.errno not in (errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK, errno.EINVAL):
-                os.close(fd)
-                raise
-            message = f"{out}: this file system cannot lock files ({e.strerror}); the run folder is not locked"
-            warnings.warn(message, stacklevel=3)
-            return fd, False
-        try:
-            if os.stat(path).st_ino == os.fstat(fd).st_ino:
-                return fd, True
-        except FileNotFoundError:
-            pass
+            raise
         os.close(fd)  # the file was removed under us: that lock guards nothing
+    raise CheckpointError(
+        f"{out}: could not lock {LOCK} in {LOCK_ATTEMPTS} attempts (the file or its folder keeps disappearing)"
+    )
 
 
 def atomic_write(path: Path, write: Any) -> None:
