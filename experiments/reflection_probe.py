@@ -49,8 +49,9 @@ def reflect(theta: Theta) -> Theta:
 @torch.no_grad()
 def probe(run_dir: Path, weights: str) -> dict:
     cfg, task, model = load_run(run_dir, "cpu", weights)
-    if task.name != "arc1d":
-        raise SystemExit(f"{run_dir}: not a 1D-ARC run")
+    kw = task.spec.kwargs
+    if task.name != "arc1d" or kw.get("causal") or kw.get("intent_dim") or kw.get("readout") != "all":
+        raise SystemExit(f"{run_dir}: not a 1D-ARC run with a non-causal per-cell target (the reflection assumes one)")
     model.eval()
     row: dict = {"run": str(run_dir), "seed": cfg.seed, "weights": weights, "pairs": {}}
     for src, dst in PAIRS:
@@ -61,9 +62,14 @@ def probe(run_dir: Path, weights: str) -> dict:
             right[name] = task.correct(run(task.spec, th, x[None]), y[None], [dst])[0]
         full = (y != IGNORE).all(-1)  # rows that fill the whole width: no padding for R to move
         xs, ys = task.test_set(src)
-        own = task.correct(run(task.spec, theta, xs[None]), ys[None], [src])
+        own = task.correct(run(task.spec, theta, xs[None]), ys[None], [src])[0]
+        own_full = (ys != IGNORE).all(-1)
         row["pairs"][f"{src} -> {dst}"] = {
             "forward program on its own rows": float(own.float().mean()),
+            "forward program, own rows filling the width": float(own[own_full].float().mean())
+            if own_full.any()
+            else None,
+            "forward program, own padded rows": float(own[~own_full].float().mean()) if (~own_full).any() else None,
             "forward program on inverse rows": float(right["forward program"].float().mean()),
             "reflected, inverse rows": float(right["reflected"].float().mean()),
             "reflected, rows filling the width": float(right["reflected"][full].float().mean()) if full.any() else None,
