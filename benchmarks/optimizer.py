@@ -60,8 +60,11 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
-                {"task": args.task, "threads": args.threads, "rows": rows, "provenance": provenance("cpu")}, f, indent=2
-            )
+                {"task": args.task, "threads": args.threads, "steps": args.steps, "repeats": args.repeats, "rows": rows,
+                 "provenance": provenance("cpu")},
+                f,
+                indent=2,
+            )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -572,18 +572,23 @@ def _before_after_section(extra: dict[str, Any], res: dict[str, Any]) -> list[st
 def _optimizer_section(opt: dict[str, Any]) -> list[str]:
     """AdamW's per-tensor ``foreach`` kernel against ``fused``, from ``benchmarks/optimizer.py``'s JSON."""
     commit = opt.get("provenance", {}).get("git_commit", "?")[:7]
+    threads = opt.get("threads", 1)
+    # steps and repeats: recorded since session 8; the one earlier run used the script's defaults
+    steps, repeats = opt.get("steps", 20), opt.get("repeats", 5)
     lines = [
         "",
         "## Optimizer kernel",
         "",
         "Training uses AdamW's `fused` kernel (`metagnn.train.build_optimizer`, which the runner above uses",
-        "too). Against the per-tensor `foreach` kernel, side by side in one process, alternating, 5 repeats",
-        f"of 20 steps, {opt.get('threads', 1)} thread, on quick {opt.get('task', 'AddMod-p')}'s models with random",
-        f"gradients, measured once at commit {commit} while two 1-thread trainings shared the machine",
-        "(`python benchmarks/optimizer.py --json docs/results/performance/optimizer.json`; not re-run by the",
-        "runner):",
+        "too). Against the per-tensor `foreach` kernel: side by side in one process, alternating,",
+        f"{repeats} repeats of {steps} steps, {threads} thread{'s' if threads != 1 else ''}, random gradients, on",
+        f"the {opt.get('task', 'addmod')} task's models built with their defaults (no config file: Direct's",
+        "target is smaller than in the step table), measured once at commit",
+        f"{commit} while two 1-thread trainings shared the machine (`python benchmarks/optimizer.py --json",
+        "docs/results/performance/optimizer.json`; not re-run by the runner):",
         "",
-        "| model | trainable tensors | parameters | foreach (ms / step) | fused (ms / step) | foreach / fused |",
+        "| model | trainable tensors | trainable parameters | foreach (ms / step) | fused (ms / step) "
+        "| foreach / fused |",
         "|---|---|---|---|---|---|",
     ]
     for r in opt["rows"]:

@@ -118,6 +118,12 @@ def test_render_writes_page_and_plots(tmp_path, configs):
     saved.write_text(json.dumps(res))
     assert main(["bench", "--from-json", str(saved), "--out", str(tmp_path / "again" / "performance.md")]) == 0
     assert "## The issue's targets" in (tmp_path / "again" / "performance.md").read_text()
+    optimizer = {"task": "addmod", "threads": 2, "steps": 3, "repeats": 4,
+                 "rows": [{"model": "flat", "tensors": 2, "parameters": 1234, "foreach_ms": [3.0, 1.0, 2.0, 9.0],
+                           "fused_ms": [1.0, 1.0, 0.5, 1.0], "ratio": 2.5}]}  # fmt: skip
+    page = doc.render(res, tmp_path / "performance.md", "metagnn bench", tmp_path / "r.json", optimizer=optimizer)
+    assert "## Optimizer kernel" in page and "4 repeats of 3 steps, 2 threads" in page
+    assert "| flat | 2 | 1,234 | 2.50 | 1.00 | 2.50x |" in page  # the medians of the repeats
     verdicts = {t: v for t, _, v in doc.targets(res)}
     assert verdicts["Meta-GNN time and memory per step grow at most linearly (mlp sweep)"] == "met"  # slope 0.7, 0.5
     assert verdicts["at the largest size Meta-GNN uses less peak memory than Meta-MLP (mlp)"] == "met"
