@@ -11,8 +11,8 @@ moves to the front: the one thing the reflected program sees that the forward on
 No training, and the OOD intents choose nothing here: it asks what an exact reflection, built by hand
 rather than learned, would give.
 
-python experiments/reflection_probe.py runs/arc1d-full-offset/arc1d/metagnn/seed{0,1,2} \
-    --out docs/results/arc1d-offset-anchor/reflection-probe.json
+python experiments/reflection_probe.py runs/arc1d-full-offset/arc1d/metagnn/seed{0,1,2} --weights best \
+    --out docs/results/arc1d-offset-anchor/reflection-probe-best.json   # and --weights last
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ def reflect(theta: Theta) -> Theta:
     return out
 
 
+def share(right: torch.Tensor) -> float | None:
+    """The share of True in ``right``; None for no rows."""
+    return float(right.float().mean()) if len(right) else None
+
+
 @torch.no_grad()
 def probe(run_dir: Path, weights: str) -> dict:
     cfg, task, model = load_run(run_dir, "cpu", weights)
@@ -65,15 +70,13 @@ def probe(run_dir: Path, weights: str) -> dict:
         own = task.correct(run(task.spec, theta, xs[None]), ys[None], [src])[0]
         own_full = (ys != IGNORE).all(-1)
         row["pairs"][f"{src} -> {dst}"] = {
-            "forward program on its own rows": float(own.float().mean()),
-            "forward program, own rows filling the width": float(own[own_full].float().mean())
-            if own_full.any()
-            else None,
-            "forward program, own padded rows": float(own[~own_full].float().mean()) if (~own_full).any() else None,
-            "forward program on inverse rows": float(right["forward program"].float().mean()),
-            "reflected, inverse rows": float(right["reflected"].float().mean()),
-            "reflected, rows filling the width": float(right["reflected"][full].float().mean()) if full.any() else None,
-            "reflected, padded rows": float(right["reflected"][~full].float().mean()) if (~full).any() else None,
+            "forward program on its own rows": share(own),
+            "forward program, own rows filling the width": share(own[own_full]),
+            "forward program, own padded rows": share(own[~own_full]),
+            "forward program on inverse rows": share(right["forward program"]),
+            "reflected, inverse rows": share(right["reflected"]),
+            "reflected, rows filling the width": share(right["reflected"][full]),
+            "reflected, padded rows": share(right["reflected"][~full]),
             "rows filling the width": int(full.sum()),
             "rows": len(y),
         }
