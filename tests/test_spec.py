@@ -1,4 +1,5 @@
-"""Target specifications: declared symmetries hold, non-symmetries break the function, run == instantiate."""
+"""Target specifications: declared symmetries hold, non-symmetries break the function, one forward pass
+(``run`` == ``instantiate`` == ``run_with_cache``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from metagnn.spec import (
     permute,
     permute_fixed_axis,
     run,
+    run_with_cache,
 )
 
 
@@ -198,3 +200,32 @@ def test_user_defined_target_works_end_to_end(user_spec: TargetSpec, gen: torch.
     torch.testing.assert_close(net(x), instantiate(user_spec, permute(user_spec, theta, "hid", idx))(x))
     rows_only = {**theta, "cell.W_hh": theta["cell.W_hh"][idx]}
     assert_changed(instantiate(user_spec, rows_only)(x), net(x))
+
+
+@pytest.mark.parametrize("variant", [{}, {"causal": False}, {"rel_bias": True}, {"readout": "all"}])
+def test_run_with_cache_is_the_forward_pass_of_run(
+    variant: dict, transformer_spec: TargetSpec, gen: torch.Generator
+) -> None:
+    """``run_with_cache`` returns ``run``'s outputs, and its cache holds the activations they are made of."""
+    spec = build_target("transformer", **{**transformer_spec.kwargs, **variant})
+    theta = to_double(spec.init_theta(gen))
+    x = make_inputs(spec, 9, gen)
+    out, cache = run_with_cache(spec, theta, x)
+    batched = run(spec, {k: v[None] for k, v in theta.items()}, x[None])[0]
+    torch.testing.assert_close(out, batched, atol=1e-12, rtol=1e-12)
+    last = cache["resid_final"] if variant.get("readout") == "all" else cache["resid_final"][:, -1]
+    torch.testing.assert_close(last @ theta["unembed.W_U"], out, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(cache["embed"], theta["embed.W_E"][x])
+    n_layers, n_ctx = spec.kwargs["n_layers"], spec.kwargs["n_ctx"]
+    for i in range(n_layers):
+        b = f"blocks.{i}"
+        assert cache[f"{b}.attn.pattern"].shape == (9, spec.kwargs["n_heads"], n_ctx, n_ctx)
+        assert torch.allclose(cache[f"{b}.attn.pattern"].sum(-1), torch.tensor(1.0, dtype=torch.float64))
+        assert torch.equal(cache[f"{b}.mlp.post"], cache[f"{b}.mlp.pre"].relu())
+        mlp_out = cache[f"{b}.mlp.post"] @ theta[f"{b}.mlp.W_out"].T + theta[f"{b}.mlp.b_out"]
+        torch.testing.assert_close(cache[f"{b}.resid_post"], cache[f"{b}.resid_mid"] + mlp_out)
+
+
+def test_run_with_cache_rejects_targets_without_a_cache(mlp_spec: TargetSpec, gen: torch.Generator) -> None:
+    with pytest.raises(SpecError, match="offers no activation cache"):
+        run_with_cache(mlp_spec, mlp_spec.init_theta(gen), make_inputs(mlp_spec, 3, gen, dtype=torch.float32))

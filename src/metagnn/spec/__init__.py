@@ -1,4 +1,4 @@
-"""Target specifications ``S``: declared symmetries, ``instantiate`` and batched ``run``."""
+"""Target specifications ``S``: declared symmetries, ``instantiate``, batched ``run``, ``run_with_cache``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from metagnn.spec.core import (
     permute,
     permute_fixed_axis,
     run,
+    run_with_cache,
 )
 
 
@@ -42,4 +43,5 @@ __all__ = [
     "permute",
     "permute_fixed_axis",
     "run",
+    "run_with_cache",
 ]

@@ -7,12 +7,14 @@ input features, vocabulary, positions or output classes. Parameter shapes, the s
 tensor axis, group ids and the neural graph are all derived from this one declaration.
 
 ``forward(params, x, u)`` is the functional single-network forward pass; :func:`run` executes it
-for a batch of weight sets in one call and :func:`instantiate` wraps one weight set in a plain
-``torch.nn.Module``. Both use the same function, so they cannot disagree.
+for a batch of weight sets in one call, :func:`instantiate` wraps one weight set in a plain
+``torch.nn.Module`` and :func:`run_with_cache` runs one weight set and hands out its intermediate
+activations. All use the same function, so they cannot disagree.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -89,7 +91,9 @@ class TargetSpec:
 
     ``forward(params, x, u)`` maps one weight set and a batch of inputs ``x`` (shape ``(N, ...)``)
     to outputs ``(N, ...)``; ``u`` (``(N, F)``) is only used by intent-conditioned variants (the
-    Direct baseline) and is ``None`` otherwise. ``family`` and ``kwargs`` rebuild the spec from the
+    Direct baseline) and is ``None`` otherwise. A forward that also takes a keyword ``cache`` (a
+    dict it fills with named intermediate activations, as the built-in Transformer does) can be
+    run through :func:`run_with_cache`. ``family`` and ``kwargs`` rebuild the spec from the
     target registry, which is how checkpoints store it.
     """
 
@@ -190,6 +194,25 @@ def run(spec: TargetSpec, theta: Mapping[str, Tensor], x: Tensor) -> Tensor:
     if len(batch) != 1 or x.shape[0] not in batch:
         raise SpecError(f"weight sets and inputs disagree on the batch size: {sorted(batch)} vs {x.shape[0]}")
     return torch.vmap(lambda th, xb: spec.forward(th, xb, None))(dict(theta), x)
+
+
+def run_with_cache(
+    spec: TargetSpec, theta: Mapping[str, Tensor], x: Tensor, u: Tensor | None = None
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Run one weight set (unbatched tensors) on ``x (N, ...)`` and keep its intermediate activations.
+
+    The same forward pass as :func:`run` (TransformerLens's ``run_with_cache`` pattern): returns
+    ``(outputs (N, ...), {activation name: tensor})``, names and shapes as the target's forward
+    documents them. With a parameter that requires grad, ``torch.autograd.grad(out, cache[name])``
+    gives the gradient with respect to an activation. Raises :class:`SpecError` for a target whose forward
+    takes no ``cache``.
+    """
+    if "cache" not in inspect.signature(spec.forward).parameters:
+        raise SpecError(f"target {spec.family!r} offers no activation cache (its forward takes no 'cache')")
+    spec.check(theta)
+    cache: dict[str, Tensor] = {}
+    out = spec.forward(dict(theta), x, u, cache=cache)
+    return out, cache
 
 
 class SynthesizedNetwork(nn.Module):

@@ -125,15 +125,29 @@ def transformer(
             return h
         return F.layer_norm(h, (d_model,), p[f"{name}.weight"], p[f"{name}.bias"])
 
-    def forward(p: Mapping[str, Tensor], x: Tensor, u: Tensor | None) -> Tensor:
-        h = F.embedding(x, p["embed.W_E"])  # (N, T, d)
+    def forward(
+        p: Mapping[str, Tensor], x: Tensor, u: Tensor | None, *, cache: dict[str, Tensor] | None = None
+    ) -> Tensor:
+        """One weight set on ``x (N, n_ctx)``; with ``cache`` (a dict) also fill it with the named
+        activations (TransformerLens's ``run_with_cache`` names, ``T`` positions with the intent token):
+        ``embed (N, n_ctx, d)`` (rows of ``W_E``, before ``W_pos``); per block ``i``:
+        ``blocks.i.resid_pre``, ``blocks.i.attn.pattern (N, heads, T, T)``, ``blocks.i.resid_mid``,
+        ``blocks.i.mlp.pre``, ``blocks.i.mlp.post (N, T, d_mlp)``, ``blocks.i.resid_post``; and
+        ``resid_final (N, T, d)`` (after ``ln_final``), which ``W_U`` reads."""
+
+        def keep(name: str, value: Tensor) -> Tensor:
+            if cache is not None:
+                cache[name] = value
+            return value
+
+        h = keep("embed", F.embedding(x, p["embed.W_E"]))  # (N, T, d)
         if intent_dim:
             h = torch.cat([(u @ p["embed.W_intent"].T).unsqueeze(1), h], dim=1)
         t = h.shape[1]
         h = h + p["embed.W_pos"][:t]
         for i in range(n_layers):
             b = f"blocks.{i}"
-            hn = norm(p, f"{b}.ln1", h)
+            hn = norm(p, f"{b}.ln1", keep(f"{b}.resid_pre", h))
             q = torch.einsum("ntd,hkd->nhtk", hn, p[f"{b}.attn.W_Q"])
             k = torch.einsum("ntd,hkd->nhtk", hn, p[f"{b}.attn.W_K"])
             v = torch.einsum("ntd,hkd->nhtk", hn, p[f"{b}.attn.W_V"])
@@ -142,12 +156,13 @@ def transformer(
                 scores = scores + p[f"{b}.attn.rel_bias"][:, offset_index[:t, :t].to(scores.device)]
             if causal:
                 scores = scores.masked_fill(~causal_mask[:t, :t].to(scores.device), float("-inf"))
-            z = scores.softmax(dim=-1) @ v
-            h = h + torch.einsum("nhtk,hkd->ntd", z, p[f"{b}.attn.W_O"])
+            z = keep(f"{b}.attn.pattern", scores.softmax(dim=-1)) @ v
+            h = keep(f"{b}.resid_mid", h + torch.einsum("nhtk,hkd->ntd", z, p[f"{b}.attn.W_O"]))
             hn = norm(p, f"{b}.ln2", h)
-            act = torch.relu(hn @ p[f"{b}.mlp.W_in"].T + p[f"{b}.mlp.b_in"])
-            h = h + act @ p[f"{b}.mlp.W_out"].T + p[f"{b}.mlp.b_out"]
-        h = norm(p, "ln_final", h)
+            pre = keep(f"{b}.mlp.pre", hn @ p[f"{b}.mlp.W_in"].T + p[f"{b}.mlp.b_in"])
+            act = keep(f"{b}.mlp.post", torch.relu(pre))
+            h = keep(f"{b}.resid_post", h + act @ p[f"{b}.mlp.W_out"].T + p[f"{b}.mlp.b_out"])
+        h = keep("resid_final", norm(p, "ln_final", h))
         if readout == "all":
             return h[:, t - x.shape[1] :] @ p["unembed.W_U"]  # every input position (not the intent token)
         return h[:, -1] @ p["unembed.W_U"]
