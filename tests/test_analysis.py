@@ -21,8 +21,8 @@ from metagnn.analysis.clock import (
     all_pairs,
     analyze_clock,
     distance_irrelevance,
-    forward_cache,
     fourier_basis,
+    key_only_accuracy,
     logit_share,
     pca_clock,
     spectrum,
@@ -39,7 +39,9 @@ from metagnn.analysis.closed_form import (
 from metagnn.analysis.reference import train_reference
 from metagnn.cli import main
 from metagnn.errors import ConfigError, IntentError
-from metagnn.spec import build_target
+from metagnn.evaluate import evaluate
+from metagnn.spec import TargetSpec, Theta, build_target, run
+from metagnn.tasks import build_task
 
 FULL_TARGET = {"vocab": 129, "n_ctx": 3, "n_classes": 128, "d_model": 32, "n_heads": 4, "d_mlp": 128}
 
@@ -119,7 +121,7 @@ def closed_form(rate: float = 0.03, r_e: float = 4.0, r_u: float = 3.0) -> dict:
 def test_closed_form_adds_correctly_for_every_prime(p: int) -> None:
     form = closed_form()
     spec = closed_form_spec(form)  # the form carries its own target
-    x = all_pairs(p)
+    x = all_pairs(spec, p)
     got = predictions(spec, rebuild_theta(form, p), x, p)
     assert torch.equal(got, (x[:, 0] + x[:, 1]) % p)
 
@@ -141,7 +143,7 @@ def test_closed_form_is_rebuilt_from_its_json_alone(tmp_path: Path) -> None:
 def test_unsnapped_frequency_fails_on_wrapping_pairs() -> None:
     """Without rounding ``c p`` to a whole number of turns the sum wraps wrongly: about half right."""
     form, p = closed_form(rate=0.0276), 53
-    x = all_pairs(p)
+    x = all_pairs(closed_form_spec(form), p)
     right = predictions(closed_form_spec(form), rebuild_theta(form, p, rounding=False), x, p) == (x[:, 0] + x[:, 1]) % p
     assert 0.3 < float(right.float().mean()) < 0.7
 
@@ -173,16 +175,56 @@ def test_fit_rate_and_quadratic_recover_their_generators() -> None:
     assert coef == pytest.approx([2.0, -3.0, 0.5], abs=1e-6)
 
 
-def test_forward_cache_matches_the_target(gen: torch.Generator) -> None:
-    for causal in (True, False):
-        spec = build_target(
-            "transformer", vocab=24, n_ctx=3, n_classes=23, d_model=8, n_heads=2, d_mlp=16, causal=causal
-        )
-        theta = spec.init_theta(gen)
-        x = all_pairs(23)
-        logits, cache = forward_cache(spec, theta, x)
-        assert torch.allclose(logits, spec.forward(theta, x, None), atol=1e-5)
-        assert cache["mlp_post"].shape == (23 * 23, 16)
+# --- the analysis reads the network on the evaluation's inputs -------------------------------------
+# A task whose numbers (0..31) fill the vocabulary well past every tested prime: token p is a number,
+# not "=", so an input built with the wrong "=" token is a different input.
+LAW_TARGET = {"d_model": 8, "n_heads": 2, "d_mlp": 64}
+LAW_TASK = {"vocab": 32, "train": [5], "val": [], "ood": [3, 13, 31], "target": LAW_TARGET}
+LAW_PRIMES = (3, 7, 13, 31)  # none is a seen prime: the test set is all p^2 pairs
+
+
+class FixedWeights(torch.nn.Module):
+    """One weight set behind the model interface ``model(u, x)``, so the evaluation path can score it."""
+
+    def __init__(self, spec: TargetSpec, theta: Theta) -> None:
+        super().__init__()
+        self.spec, self.theta = spec, theta
+
+    def forward(self, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return run(self.spec, {k: v.expand(len(u), *v.shape) for k, v in self.theta.items()}, x)
+
+
+def gated_clock(spec: TargetSpec, p: int, gate: float = 100.0) -> Theta:
+    """The closed-form clock for ``p`` (right on every pair) whose MLP only opens when the ``=`` token
+    is read: ``=`` writes ``gate`` to the last residual dimension (which attention does not copy) and
+    every MLP unit has bias ``-gate`` and reads that dimension with weight 1. Any other last token
+    leaves the MLP silent and the answer at chance."""
+    form = {**closed_form(rate=0.05), "target": dict(spec.kwargs)}
+    theta = rebuild_theta(form, p)
+    theta["embed.W_E"][spec.kwargs["vocab"] - 1, -1] = gate
+    theta["blocks.0.mlp.W_in"][:, -1] = 1.0
+    theta["blocks.0.mlp.b_in"][:] = -gate
+    return theta
+
+
+@pytest.mark.parametrize("network", ["gated_clock", "random"])
+def test_analysis_accuracy_is_the_evaluation_accuracy_on_the_same_pairs(network: str) -> None:
+    """Law: for an unseen prime the analysis's all-pairs accuracy is what ``metagnn.evaluate`` scores
+    (its test set is the same p^2 pairs), through every path of the analysis that runs the network;
+    a network that answers only after the real ``=`` token tells a wrong input apart."""
+    task = build_task("addmod", LAW_TASK)
+    spec = task.spec
+    for p in LAW_PRIMES:
+        x, _ = task.test_set(p)
+        assert torch.equal(all_pairs(spec, p), x), "the analysis's inputs are not the evaluation's"
+        theta = gated_clock(spec, p) if network == "gated_clock" else spec.init_theta(torch.Generator().manual_seed(p))
+        scored = evaluate(FixedWeights(spec, theta), task, intents=[p])["per_intent"][task.intent_key(p)]
+        result = analyze_clock(spec, theta, p)
+        assert result["accuracy"] == scored["accuracy"], f"p={p}"
+        every_frequency = range(1, (p - 1) // 2 + 1)  # keeping all of them changes nothing
+        assert key_only_accuracy(spec, theta, p, every_frequency) == scored["accuracy"], f"p={p}"
+        if network == "gated_clock":
+            assert scored["accuracy"] == 1.0
 
 
 def test_analysis_rejects_targets_it_cannot_read(gen: torch.Generator) -> None:

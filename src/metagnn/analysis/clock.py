@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from metagnn.errors import ConfigError, IntentError
-from metagnn.spec import TargetSpec
+from metagnn.spec import TargetSpec, run_with_cache
 
 KEY_SHARE = 0.9
 TOP_N = 5
@@ -180,64 +180,29 @@ def check_addmod_target(spec: TargetSpec, p: int) -> None:
         )
 
 
-def all_pairs(p: int) -> Tensor:
-    """All ``p^2`` inputs ``(a, b, =)`` in row-major ``(a, b)`` order; ``=`` is token ``p`` here and
-    is remapped to the target's last token by :func:`forward_cache`. Shape ``(p^2, 3)``."""
+def all_pairs(spec: TargetSpec, p: int) -> Tensor:
+    """All ``p^2`` inputs ``(a, b, =)`` in row-major ``(a, b)`` order, shape ``(p^2, 3)``: the
+    evaluation's inputs (:mod:`metagnn.tasks.addmod`: numbers are tokens ``0..vocab-2``, ``=`` is the
+    target's last token ``vocab - 1``), so an unseen prime's test set is exactly these rows."""
     a, b = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
-    return torch.stack([a.reshape(-1), b.reshape(-1), torch.full((p * p,), p)], 1)
+    return torch.stack([a.reshape(-1), b.reshape(-1), torch.full((p * p,), spec.kwargs["vocab"] - 1)], 1)
 
 
-def forward_cache(
-    spec: TargetSpec, theta: Mapping[str, Tensor], x: Tensor, embeddings: Tensor | None = None
-) -> tuple[Tensor, dict[str, Tensor]]:
-    """Run the ``transformer`` target on ``x (N, 3)`` and keep what the analysis reads.
-
-    Token ``p`` (any id ``>= vocab - 1``) in ``x`` stands for ``=`` (the target's last token).
-    ``embeddings (N, 3, d)``, when given, replaces ``W_E[x]`` (a leaf for input gradients).
-    Returns ``logits (N, n_classes)`` at the last position and ``{"embed": (N, 3, d),
-    "attn": (N, heads, 3, 3), "mlp_post": (N, d_mlp) of the last block at the last position}``.
-    Mirrors ``spec.forward`` (:func:`check_forward` asserts they agree).
-    """
-    kw = spec.kwargs
-    eq = kw["vocab"] - 1
-    x = x.clamp_max(eq)
-    p_ = dict(theta)
-    e = F.embedding(x, p_["embed.W_E"]) if embeddings is None else embeddings
-    h = e + p_["embed.W_pos"][: x.shape[1]]
-    t, d_model, d_head = h.shape[1], kw["d_model"], kw["d_head"]
-    causal = torch.ones(t, t, dtype=torch.bool, device=h.device).tril()
-    if not kw.get("causal", True):
-        causal = torch.ones_like(causal)
-    cache: dict[str, Tensor] = {"embed": e}
-
-    def norm(name: str, v: Tensor) -> Tensor:
-        return F.layer_norm(v, (d_model,), p_[f"{name}.weight"], p_[f"{name}.bias"]) if kw["layernorm"] else v
-
-    for i in range(kw["n_layers"]):
-        b = f"blocks.{i}"
-        hn = norm(f"{b}.ln1", h)
-        q = torch.einsum("ntd,hkd->nhtk", hn, p_[f"{b}.attn.W_Q"])
-        k = torch.einsum("ntd,hkd->nhtk", hn, p_[f"{b}.attn.W_K"])
-        v = torch.einsum("ntd,hkd->nhtk", hn, p_[f"{b}.attn.W_V"])
-        scores = (q @ k.transpose(-1, -2)) / math.sqrt(d_head)
-        pattern = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)
-        cache["attn"] = pattern
-        h = h + torch.einsum("nhtk,hkd->ntd", pattern @ v, p_[f"{b}.attn.W_O"])
-        hn = norm(f"{b}.ln2", h)
-        act = torch.relu(hn @ p_[f"{b}.mlp.W_in"].T + p_[f"{b}.mlp.b_in"])
-        cache["mlp_post"] = act[:, -1]
-        h = h + act @ p_[f"{b}.mlp.W_out"].T + p_[f"{b}.mlp.b_out"]
-    h = norm("ln_final", h)
-    return h[:, -1] @ p_["unembed.W_U"], cache
+def pair_logits(spec: TargetSpec, theta: Mapping[str, Tensor], p: int) -> tuple[Tensor, dict[str, Tensor]]:
+    """The target's logits ``(p^2, n_classes)`` over :func:`all_pairs` and its activation cache
+    (:func:`metagnn.spec.run_with_cache`: the one forward pass, the one the evaluation runs)."""
+    return run_with_cache(spec, theta, all_pairs(spec, p).to(theta["embed.W_E"].device))
 
 
-def check_forward(spec: TargetSpec, theta: Mapping[str, Tensor], x: Tensor, logits: Tensor) -> None:
-    """Raise if :func:`forward_cache` disagrees with the target's own forward pass."""
-    eq = spec.kwargs["vocab"] - 1
-    with torch.no_grad():
-        ref = spec.forward(dict(theta), x.clamp_max(eq), None)
-    if not torch.allclose(ref, logits, rtol=1e-4, atol=1e-4 * float(ref.abs().max().clamp_min(1))):
-        raise ConfigError("clock analysis: the analysis forward pass disagrees with the target's (spec changed?)")
+def pair_answers(p: int) -> Tensor:
+    """The right answers ``(a + b) mod p`` of :func:`all_pairs`, shape ``(p^2,)``."""
+    a, b = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
+    return ((a + b) % p).reshape(-1)
+
+
+def pair_accuracy(logits: Tensor, p: int) -> float:
+    """Share of the ``p^2`` pairs whose argmax over the first ``p`` logits is the right answer."""
+    return float((logits[:, :p].argmax(-1).cpu() == pair_answers(p)).double().mean())
 
 
 # --- logit figures ----------------------------------------------------------------------------
@@ -297,13 +262,13 @@ def gradient_symmetricity(
     gen = torch.Generator().manual_seed(seed)
     abc = torch.randint(p, (n_triples, 3), generator=gen)
     device = theta["embed.W_E"].device
-    x = torch.stack([abc[:, 0], abc[:, 1], torch.full((n_triples,), p)], 1).to(device)
+    x = all_pairs(spec, p)[abc[:, 0] * p + abc[:, 1]].to(device)
     th = {k: v.detach() for k, v in theta.items()}
-    emb = F.embedding(x.clamp_max(spec.kwargs["vocab"] - 1), th["embed.W_E"]).clone().requires_grad_(True)
+    th["embed.W_E"] = th["embed.W_E"].clone().requires_grad_(True)  # so the embedding rows carry a graph
     with torch.enable_grad():
-        logits, _ = forward_cache(spec, th, x, embeddings=emb)
-        logits.gather(1, abc[:, 2:3].to(device)).sum().backward()
-    g = emb.grad.double()
+        logits, cache = run_with_cache(spec, th, x)
+        (g,) = torch.autograd.grad(logits.gather(1, abc[:, 2:3].to(device)).sum(), cache["embed"])
+    g = g.double()
     return float(F.cosine_similarity(g[:, 0], g[:, 1], dim=-1, eps=1e-30).mean())
 
 
@@ -322,8 +287,7 @@ def restricted_excluded_loss(
     restricted = (acts.mean(0, keepdim=True) + along) @ w_logit
     restricted = restricted + lg.mean(0, keepdim=True) - restricted.mean(0, keepdim=True)
     excluded = lg - along @ w_logit
-    a, b = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
-    y = ((a + b) % p).reshape(-1)
+    y = pair_answers(p)
     return {
         "loss": float(F.cross_entropy(lg, y)),
         "restricted_loss": float(F.cross_entropy(restricted, y)),
@@ -352,9 +316,7 @@ def key_only_accuracy(spec: TargetSpec, theta: Mapping[str, Tensor], p: int, fre
     w_e = th["embed.W_E"].clone()
     w_e[:p] = keep_frequencies(w_e[:p], freqs)
     th["embed.W_E"] = w_e
-    x = all_pairs(p).to(w_e.device)
-    logits, _ = forward_cache(spec, th, x)
-    return float((logits[:, :p].argmax(-1).cpu() == (x[:, 0] + x[:, 1]).cpu() % p).double().mean())
+    return pair_accuracy(pair_logits(spec, th, p)[0], p)
 
 
 # --- everything for one network ---------------------------------------------------------------
@@ -380,16 +342,13 @@ def analyze_clock(
     check_addmod_target(spec, p)
     theta = {k: v.detach() for k, v in theta.items()}
     spec.check(theta)
-    device = theta["embed.W_E"].device
-    x = all_pairs(p).to(device)
-    logits_full, cache = forward_cache(spec, theta, x)
-    check_forward(spec, theta, x, logits_full)
+    logits_full, cache = pair_logits(spec, theta, p)
     logits = logits_full[:, :p].double().cpu()  # (p^2, p)
-    y = (x[:, 0] + x[:, 1]).cpu() % p
+    y, n_layers = pair_answers(p), spec.kwargs["n_layers"]
     emb = spectrum(theta["embed.W_E"][:p])
     result: dict[str, Any] = {
         "p": p,
-        "accuracy": float((logits.argmax(-1) == y).double().mean()),
+        "accuracy": pair_accuracy(logits, p),
         "embedding": emb,
         "unembedding": spectrum(theta["unembed.W_U"][:, :p].T),
         "pca": pca_clock(theta["embed.W_E"][:p]),
@@ -404,7 +363,7 @@ def analyze_clock(
     else:
         result.update(
             restricted_excluded_loss(
-                logits, cache["mlp_post"], theta, p, emb["key_frequencies"], spec.kwargs["n_layers"]
+                logits, cache[f"blocks.{n_layers - 1}.mlp.post"][:, -1], theta, p, emb["key_frequencies"], n_layers
             )
         )
     result["gradient_symmetricity"] = gradient_symmetricity(spec, theta, p, n_triples=n_triples, seed=seed)

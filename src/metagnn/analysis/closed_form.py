@@ -40,7 +40,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from metagnn.analysis.clock import all_pairs, check_prime_size, frequency_power, pca_clock
+from metagnn.analysis.clock import all_pairs, check_prime_size, frequency_power, pair_answers, pca_clock
 from metagnn.analysis.runs import check_addmod_hypernetwork, split_label, synthesize_one
 from metagnn.errors import ConfigError
 from metagnn.evaluate import intent_accuracy
@@ -232,8 +232,7 @@ def closed_form_prime(
     synth_theta = synthesize_one(model, task, p, device)
     synth = predictions(task.spec, synth_theta, x.to(device), p).cpu()
     synth_acc, _ = intent_accuracy(model, task, p, device)
-    pairs = all_pairs(p)
-    full = predictions(spec, theta, pairs, p) == (pairs[:, 0] + pairs[:, 1]) % p
+    full = predictions(spec, theta, all_pairs(spec, p), p) == pair_answers(p)
     return {
         "split": split_label(task, p),
         "k": max(1, round(form["frequency"]["rate"] * p)),

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from metagnn.analysis.clock import all_pairs, check_prime_size
+from metagnn.analysis.clock import all_pairs, check_prime_size, pair_answers
 from metagnn.errors import ConfigError, IntentError
 from metagnn.spec import TargetSpec, Theta, build_target
 from metagnn.tasks.addmod import is_prime
@@ -47,7 +47,8 @@ def reference_target(p: int, target: Mapping[str, Any] | None = None) -> TargetS
 def last_position_logits(spec: TargetSpec, theta: Mapping[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """The one-layer target's logits ``(N, n_classes)`` for inputs ``x (N, 3)``, computing attention
     queries and the MLP at the last position only (what the output reads; about 3x fewer FLOPs
-    than ``spec.forward``, which :func:`train_reference` checks it equals)."""
+    than ``spec.forward``, which :func:`train_reference` checks it equals). Used for the training
+    steps only; the test accuracy and the analysis run ``spec.forward`` itself."""
     kw = spec.kwargs
     e = F.embedding(x, theta["embed.W_E"]) + theta["embed.W_pos"][: x.shape[1]]  # (N, T, d)
     q = torch.einsum("nd,hkd->nhk", e[:, -1], theta["blocks.0.attn.W_Q"])
@@ -110,8 +111,7 @@ def train_reference(
             "reference: the direct training path is for the one-layer target without LayerNorm or rel_bias"
         )
     params = {k: v.clone().to(device, dtype).requires_grad_(True) for k, v in theta_init.items()}
-    x = all_pairs(p)
-    y = (x[:, 0] + x[:, 1]) % p
+    x, y = all_pairs(spec, p), pair_answers(p)
     order = torch.randperm(p * p, generator=gen)
     n_train = round(train_fraction * p * p)
     tr, te = order[:n_train], order[n_train:]
@@ -131,7 +131,7 @@ def train_reference(
         opt.step()
         if step % eval_every == 0 or step == steps:
             with torch.no_grad():
-                test_acc = float((last_position_logits(spec, params, x[te]).argmax(-1) == y[te]).float().mean())
+                test_acc = float((spec.forward(params, x[te], None).argmax(-1) == y[te]).float().mean())
             row = {
                 "step": step,
                 "train_loss": float(loss.detach()),
