@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from metagnn.cli import main
-from metagnn.runtime import provenance
+from metagnn.runtime import SCHEMA_VERSION, provenance
 from metagnn.tasks.addmod import is_prime
 from metagnn.tasks.arc1d.rules import DIRECTIONS, RULES, all_intents
 
@@ -268,7 +268,7 @@ def checkpoint_case(root: Path, runs: dict[str, Path]) -> Callable[[random.Rando
             shutil.copy(other / "checkpoint.safetensors", ckpt)
         elif kind == "schema":
             cfg = json.loads((case / "config.json").read_text())
-            cfg["provenance"]["schema_version"] = rng.choice([0, 2, "1", None])
+            cfg["provenance"]["schema_version"] = rng.choice([SCHEMA_VERSION - 1, SCHEMA_VERSION + 1, "1", None])
             (case / "config.json").write_text(json.dumps(cfg))
         elif kind == "not-json":
             (case / "config.json").write_bytes(bytes(rng.randrange(256) for _ in range(rng.randint(0, 40))))

@@ -234,8 +234,8 @@ def test_sampling_is_reproducible_and_test_sets_are_fixed() -> None:
     "cfg, needle",
     [({"min_length": 5}, "min_length"), ({"test_examples": 0}, "test_examples"),
      ({"target": {"readout": "last"}}, "readout"), ({"ood": ["fill-forward"]}, "both"),
-     ({"train": ["turn-left"]}, "unknown rule"), ({"offset_anchor": True}, "rel_bias"),
-     ({"offset_anchor": "yes", "target": {"rel_bias": True}}, "offset_anchor='yes' should be of type")],
+     ({"train": ["turn-left"]}, "unknown rule"), ({"offset_anchor": True}, "unknown key"),
+     ({"shift_anchor": "only"}, "unknown key")],
 )  # fmt: skip
 def test_bad_task_configs_are_refused(cfg: dict, needle: str) -> None:
     with pytest.raises((ConfigError, IntentError), match=needle):
@@ -283,14 +283,14 @@ def copy_head_theta(spec, member: int) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("intent", ["shift-forward-1", "shift-forward-4", "shift-inverse-2", "shift-inverse-3"])
-def test_offset_anchor_marks_the_attention_offset_that_computes_the_shift(intent: str) -> None:
-    """With ``offset_anchor``, the offsets member whose anchored feature is 0 for shift-k is the attention bias
-    that makes a copy head compute the shift: set there, the target reproduces the rule on every cell that
-    has a cell to copy; set at the opposite shift's member, it does not. Other rules' offset features are 0."""
+def test_the_shift_is_a_position_on_the_attention_offsets_that_computes_it(intent: str) -> None:
+    """With the target's attention offsets (rel_bias), the offsets member whose feature is 0 for shift-k is the
+    attention bias that makes a copy head compute the shift: set there, the target reproduces the rule on every
+    cell that has a cell to copy; set at the opposite shift's member, it does not. Other rules' features are 0."""
     target = {"d_model": 32, "n_heads": 1, "d_mlp": 4, "n_layers": 1, "rel_bias": True}
-    task = build_task("arc1d", {"test_examples": 64, "target": target, "offset_anchor": True})
-    anchor = task.anchors[-1]
-    assert anchor.node_set == "offsets" and [a.node_set for a in task.anchors] == ["classes", "offsets"]
+    task = build_task("arc1d", {"test_examples": 64, "target": target})
+    anchor = task.contract.relation("offsets")
+    assert [a.node_set for a in task.contract.axes] == ["classes", "positions", "offsets"]
     u = task.intent_features([intent, "recolour-2"])
     feats = anchor.features(u, 71)
     assert feats[1].abs().sum() == 0
@@ -488,64 +488,56 @@ def test_shipped_arc1d_configs_are_valid_and_fair(name: str) -> None:
     task = build_task("arc1d", cfg["task_config"])
     assert task.spec.kwargs["readout"] == "all" and task.spec.kwargs["causal"] is False
     sizes = {
-        m: build_model(m, task.spec, task.intent_dim, c, anchors=task.anchors).num_parameters()
+        m: build_model(m, task.spec, task.intent_dim, c, contract=task.contract).num_parameters()
         for m, c in cfg["models"].items()
     }
     assert set(sizes) == {"metagnn", "gmlp", "flat", "direct"}
     assert 0.5 <= sizes["direct"] / sizes["metagnn"] <= 2.0, sizes
 
 
-def test_recolour_k_is_anchored_on_the_colour_classes_and_other_rules_are_not() -> None:
-    """1D-ARC's anchor: for recolour-k, output colour c is encoded by c - k; for every other rule the gate is
-    closed and the anchor features are all zero."""
+def test_recolour_k_is_a_position_on_the_colour_classes_and_other_rules_are_not() -> None:
+    """1D-ARC's contract: for recolour-k, output colour c is coded by c - k; for every other rule the gate is
+    closed and the features are all zero."""
     task = build_task("arc1d")
-    (anchor,) = task.anchors
-    assert anchor.node_set == "classes"
-    feats = anchor.features(task.intent_features(["recolour-7", "shift-forward-3", "fill-inverse"]), 10)
+    relation = task.contract.relation("classes")
+    feats = relation.features(task.intent_features(["recolour-7", "shift-forward-3", "fill-inverse"]), 10)
     assert feats[0, :, 0].tolist() == [float(c - 7) for c in range(10)] and bool((feats[0, :, 1] == 1).all())
     assert feats[1:].abs().sum() == 0
 
 
-def test_shift_anchor_encodes_positions_by_their_offset_from_the_signed_shift() -> None:
-    """With ``shift_anchor``, position i of shift-forward-k / shift-inverse-k is also encoded by i - (+-k), and
-    the Meta-GNN built on the task gets one more anchor encoder; every other rule's position features are 0."""
-    plain, task = build_task("arc1d"), build_task("arc1d", {"shift_anchor": "with_k"})
-    assert len(plain.anchors) == 1 and [a.node_set for a in task.anchors] == ["classes", "positions"]
-    feats = task.anchors[1].features(task.intent_features(["shift-forward-4", "shift-inverse-3", "recolour-2"]), 36)
+def test_the_shift_is_a_position_on_the_cells() -> None:
+    """Position i of shift-forward-k / shift-inverse-k is coded by i - (+-k), and the Meta-GNN built on the task
+    has an axis encoder for it; every other rule's position features are 0. The offsets reach W_pos: a change of
+    that encoder's input weights moves W_pos for shift, not for recolour."""
+    task = build_task("arc1d")
+    assert [a.node_set for a in task.contract.axes] == ["classes", "positions"]  # no rel_bias: no offsets axis
+    feats = task.contract.relation("positions").features(
+        task.intent_features(["shift-forward-4", "shift-inverse-3", "recolour-2"]), 36
+    )
     assert feats[0, :, 0].tolist() == [float(i - 4) for i in range(36)]
     assert feats[1, :, 0].tolist() == [float(i + 3) for i in range(36)]
     assert bool((feats[:2, :, 1] == 1).all()) and feats[2].abs().sum() == 0
-    models = [
-        build_model("metagnn", t.spec, t.intent_dim, {"pe_anchor": True}, anchors=t.anchors) for t in (plain, task)
-    ]
-    assert [sorted(m.anchor_encoders) for m in models] == [["classes"], ["classes", "positions"]]
-    # the offsets reach W_pos: a change of the anchor MLP's input weights moves it for shift, not for recolour
+    model = build_model("metagnn", task.spec, task.intent_dim, {}, contract=task.contract)
+    assert sorted(model.axis_encoders) == ["classes", "positions"]
     u = task.intent_features(["shift-forward-4", "recolour-2"])
-    before = models[1].synthesize(u)["embed.W_pos"]
+    before = model.synthesize(u)["embed.W_pos"]
     with torch.no_grad():
-        first = next(m for m in models[1].anchor_encoders["positions"].modules() if isinstance(m, torch.nn.Linear))
+        first = next(m for m in model.axis_encoders["positions"].modules() if isinstance(m, torch.nn.Linear))
         first.weight.add_(1.0)
-    after = models[1].synthesize(u)["embed.W_pos"]
+    after = model.synthesize(u)["embed.W_pos"]
     assert not torch.allclose(before[0], after[0]) and torch.allclose(before[1], after[1])
-    with pytest.raises(ConfigError, match="shift_anchor must be none, with_k or only"):
-        build_task("arc1d", {"shift_anchor": "yes"})
 
 
-def test_shift_anchor_only_gives_every_shift_of_one_direction_the_same_intent_code() -> None:
-    """``shift_anchor: "only"``: shift's k reaches the hypernetwork as offsets alone, so the intent encoder
-    sees shift-forward-1 and the unseen shift-forward-4 as one intent, while the synthesized weights differ;
-    with ``"with_k"`` the intent codes differ. Other rules keep their k (recolour-2 vs recolour-7)."""
-    codes = {}
-    for mode in ("with_k", "only"):
-        task = build_task("arc1d", {"shift_anchor": mode})
-        model = build_model("metagnn", task.spec, task.intent_dim, {"pe_anchor": True}, anchors=task.anchors)
-        u = task.intent_features(["shift-forward-1", "shift-forward-4", "shift-inverse-1", "recolour-2", "recolour-7"])
-        nodes, _ = model.encode(u)
-        codes[mode] = nodes["resid"]  # no anchor on the residual stream: the intent code alone moves it
+def test_every_shift_of_one_direction_has_the_same_intent_code() -> None:
+    """The shift is private to its axes: the intent encoder sees shift-forward-1 and the unseen shift-forward-4
+    as one intent, while the synthesized weights differ. The direction and other rules' k stay in the code."""
+    task = build_task("arc1d")
+    model = build_model("metagnn", task.spec, task.intent_dim, {}, contract=task.contract)
+    u = task.intent_features(["shift-forward-1", "shift-forward-4", "shift-inverse-1", "recolour-2", "recolour-7"])
+    with torch.no_grad():
+        codes = model.intent(model.contract.intent_code(u))
         theta = model.synthesize(u)["embed.W_pos"]
-        assert not torch.allclose(theta[0], theta[1])
-    assert torch.equal(codes["only"][0], codes["only"][1]) and not torch.allclose(
-        codes["with_k"][0], codes["with_k"][1]
-    )
-    assert not torch.allclose(codes["only"][0], codes["only"][2])  # the direction is still part of the code
-    assert not torch.allclose(codes["only"][3], codes["only"][4])
+    assert not torch.allclose(theta[0], theta[1])
+    assert torch.equal(codes[0], codes[1])
+    assert not torch.allclose(codes[0], codes[2])
+    assert not torch.allclose(codes[3], codes[4])

@@ -18,7 +18,7 @@ def test_shipped_addmod_config_is_valid_and_fair(name: str) -> None:
     TrainConfig(**cfg["train"])
     task = build_task("addmod", cfg["task_config"])
     sizes = {
-        m: build_model(m, task.spec, task.intent_dim, c, anchors=task.anchors).num_parameters()
+        m: build_model(m, task.spec, task.intent_dim, c, contract=task.contract).num_parameters()
         for m, c in cfg["models"].items()
     }
     assert set(sizes) == {"metagnn", "gmlp", "flat", "direct"}
@@ -42,7 +42,7 @@ def test_shipped_sumfirst_config_is_valid_and_fair(name: str) -> None:
                            "extrapolation": [16]}  # fmt: skip
     assert task.spec.shapes["layers.0.weight"] == (64, 16) and task.spec.shapes["layers.2.weight"] == (1, 64)
     sizes = {
-        m: build_model(m, task.spec, task.intent_dim, c, anchors=task.anchors).num_parameters()
+        m: build_model(m, task.spec, task.intent_dim, c, contract=task.contract).num_parameters()
         for m, c in cfg["models"].items()
     }
     assert 0.5 <= sizes["direct"] / sizes["metagnn"] <= 2.0, sizes

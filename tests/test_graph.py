@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from metagnn.errors import SpecError
-from metagnn.graph import Anchor, NeuralGraph
+from metagnn.graph import NeuralGraph
 from metagnn.spec import TargetSpec, build_target
 
 
@@ -117,28 +117,3 @@ def test_odd_pe_dim_rejected(mlp_spec: TargetSpec) -> None:
     """``pe_dim`` must be a positive even number (cos/sin pairs)."""
     with pytest.raises(SpecError):
         NeuralGraph(mlp_spec, pe_dim=7)
-
-
-@pytest.mark.parametrize(
-    ("anchor", "needle"),
-    [
-        (Anchor("nowhere", 0, 1.0), "'nowhere' is not a node set"),
-        (Anchor("hidden0", 0, 1.0), "'hidden0' is not a node set with one fixed"),  # interchangeable: no coordinate
-        (Anchor("input", 3, 1.0), "feature 3 is outside the 3 intent features"),
-        (Anchor("input", 0, 1.0, gate=7), "feature 7 is outside"),
-    ],
-)
-def test_an_anchor_must_name_a_fixed_axis_and_an_intent_feature(anchor: Anchor, needle: str) -> None:
-    spec = build_target("mlp", n_in=4, hidden=[5], n_out=1)
-    anchor_ok = Anchor("input", 0, 1.0, gate=2)
-    anchor_ok.check(spec, intent_dim=3)
-    with pytest.raises(SpecError, match=needle):
-        anchor.check(spec, intent_dim=3)
-
-
-def test_a_closed_gate_turns_the_anchor_off() -> None:
-    """Intents whose gate feature is 0 (1D-ARC rules other than recolour) get all-zero anchor features."""
-    u = torch.tensor([[0.5, 1.0], [0.5, 0.0]])
-    feats = Anchor("input", 0, 4.0, gate=1).features(u, 3)
-    assert feats[0].tolist() == [[-2.0, 1.0], [-1.0, 1.0], [0.0, 1.0]]
-    assert feats[1].abs().sum() == 0

@@ -325,15 +325,10 @@ def test_untied_ablation_tells_groups_apart(gen: torch.Generator) -> None:
     loss = sum((v * torch.randn(v.shape, generator=gen, dtype=torch.float64)).sum() for v in theta.values())
     loss.backward()
     enc, dec = model.encoders, model.decoders
-
-    def spec_index(node_set: str) -> int:  # only the node sets that are encoded (those carrying biases, here)
-        return model.graph.node_sets.index(node_set)
-
     groups = {
-        "node encoder": enc.node.u.weight.grad[:, [-len(spec.node_sets) + spec_index(n) for n in enc.node_sets]],
-        "edge encoder": enc.edge.u_mul.weight.grad[:, -len(model.graph.edge_blocks) :],
-        "edge decoder": dec.edge_film.weight.grad[:, [dec.ids[p.name] for p in spec.params if p.is_edge]],
-        "node decoder": dec.node_film.weight.grad[:, [dec.ids[p.name] for p in spec.params if not p.is_edge]],
+        "node encoder": enc.node.u.weight.grad[:, -len(spec.node_sets) :],
+        "edge decoder": dec.film.weight.grad[:, [dec.ids[p.name] for p in spec.params if p.is_edge]],
+        "node decoder": dec.film.weight.grad[:, [dec.ids[p.name] for p in spec.params if not p.is_edge]],
     }
     for name, grad in groups.items():
         dead = (grad.abs().amax(0) < 1e-9 * grad.abs().max()).nonzero().flatten().tolist()

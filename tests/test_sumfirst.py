@@ -39,38 +39,38 @@ def test_intents_outside_1_to_16_are_refused(bad: str) -> None:
 # ----- the intent anchor: n is a position on the input axis ------------------------------------
 
 
-def test_anchor_features_are_offsets_from_the_intent_in_index_units() -> None:
-    """Input position i of the program for n is encoded by i - n (no gate), for every intent in a batch."""
+def test_axis_features_are_offsets_from_the_intent_in_index_units() -> None:
+    """Input position i of the program for n is coded by i - n (no gate), for every intent in a batch."""
     task = build_task("sumfirst")
-    (anchor,) = task.anchors
-    feats = anchor.features(task.intent_features([4, 13]), 16)
+    (relation,) = task.contract.axes
+    feats = relation.features(task.intent_features([4, 13]), 16)
     assert feats.shape == (2, 16, 1)
     assert torch.allclose(feats[:, :, 0], torch.arange(16.0) - torch.tensor([[4.0], [13.0]]))
 
 
-def test_the_anchor_term_is_one_function_of_the_offset_for_every_intent() -> None:
+def test_the_axis_term_is_one_function_of_the_offset_for_every_intent() -> None:
     """The term added to input position i's state for intent n equals the one for position i + 5 and intent
     n + 5: one function of i - n serves all intents (what lets an unseen n reuse it)."""
     from metagnn.models import build_model
 
     task = build_task("sumfirst")
-    model = build_model("metagnn", task.spec, task.intent_dim, {"d_node": 8, "d_edge": 4, "d_intent": 8,
-                                                                 "pe_anchor": True}, anchors=task.anchors)  # fmt: skip
-    enc = model.anchor_encoders["input"]
-    (anchor,) = task.anchors
-    a4, a9 = (enc(anchor.features(task.intent_features([n]), 16))[0] for n in (4, 9))
+    model = build_model("metagnn", task.spec, task.intent_dim, {"d_node": 8, "d_edge": 4, "d_intent": 8},
+                        contract=task.contract)  # fmt: skip
+    enc = model.axis_encoders["input"]
+    (relation,) = task.contract.axes
+    a4, a9 = (enc(relation.features(task.intent_features([n]), 16))[0] for n in (4, 9))
     assert torch.allclose(a4[:-5], a9[5:])  # offset i - 4 == (i + 5) - 9
     assert not torch.allclose(a4, a9)
 
 
-def test_an_anchored_run_trains_reloads_and_refuses_a_task_without_anchor(tmp_path, capsys) -> None:
-    """pe_anchor end to end: the run folder rebuilds its anchored model (eval == metrics.json), and asking for
-    it on AddMod-p, whose intent is no coordinate of its target, is a one-line config error."""
+def test_a_run_trains_reloads_and_refuses_the_old_flags(tmp_path, capsys) -> None:
+    """The contract end to end: the run folder rebuilds its model (eval == metrics.json); a config that still
+    names an old switch (pe_anchor) is a one-line config error, and so is an old run folder."""
     import json
 
     from metagnn.cli import main
 
-    model = {"d_intent": 8, "d_node": 8, "d_edge": 4, "rounds": 1, "pe_anchor": True}
+    model = {"d_intent": 8, "d_node": 8, "d_edge": 4, "rounds": 1}
     train = {"steps": 4, "intents_per_step": 2, "examples_per_intent": 8, "eval_every": 2, "warmup": 1}
     cfg = {"task_config": {"test_examples": 50}, "train": train, "models": {"metagnn": model}}
     path = tmp_path / "cfg.json"
@@ -81,78 +81,52 @@ def test_an_anchored_run_trains_reloads_and_refuses_a_task_without_anchor(tmp_pa
     assert main(["eval", str(out), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)["per_intent"]
     assert evaluated == json.loads((out / "metrics.json").read_text())["per_intent"]
-    path.write_text(json.dumps({**cfg, "task_config": {}}))
-    assert main(["train", "addmod", "--config", str(path), "--out", str(tmp_path / "a"), "--no-progress"]) == 2
+    path.write_text(json.dumps({**cfg, "models": {"metagnn": {**model, "pe_anchor": True}}}))
+    assert main(["train", "sumfirst", "--config", str(path), "--out", str(tmp_path / "a"), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "declares no intent anchor" in err and len(err.strip().splitlines()) == 1
+    assert "unknown key(s) pe_anchor" in err and len(err.strip().splitlines()) == 1
+    saved = json.loads((out / "config.json").read_text())
+    saved["provenance"]["schema_version"] = 1
+    (out / "config.json").write_text(json.dumps(saved))
+    assert main(["eval", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "schema version 1" in err and "intent contract" in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("model_name", ["metagnn", "gmlp"])
-def test_anchor_only_sees_the_intent_through_its_anchor_alone(model_name: str) -> None:
-    """With ``anchor_only`` the synthesized weights depend on the intent features only through the anchored
-    feature (n / 16): changing the others changes nothing; without it they do. It needs ``pe_anchor``."""
-    from metagnn.errors import ConfigError
+def test_n_reaches_the_model_through_the_inputs_alone(model_name: str) -> None:
+    """SumFirst's contract has no intent code: the synthesized weights depend on the intent features only
+    through the related feature (n / 16); changing the others changes nothing. Ignoring the contract
+    (``intent_axes: false``) they do."""
     from metagnn.models import build_model
 
     task = build_task("sumfirst")
     u = task.intent_features([4, 9])
     other = u.clone()
     other[:, 1:] = torch.randn(2, u.shape[1] - 1, generator=torch.Generator().manual_seed(0))
-    small = {"d_node": 8, "d_edge": 4, "d_intent": 8, "pe_anchor": True}
-    for anchor_only in (True, False):
+    small = {"d_node": 8, "d_edge": 4, "d_intent": 8}
+    for intent_axes in (True, False):
         torch.manual_seed(0)
-        model = build_model(model_name, task.spec, task.intent_dim, {**small, "anchor_only": anchor_only},
-                            anchors=task.anchors)  # fmt: skip
+        model = build_model(model_name, task.spec, task.intent_dim, {**small, "intent_axes": intent_axes},
+                            contract=task.contract)  # fmt: skip
         with torch.no_grad():
             a, b = model.synthesize(u), model.synthesize(other)
         same = all(torch.equal(a[k], b[k]) for k in a)
-        assert same == anchor_only
+        assert same == intent_axes
         assert not torch.allclose(a["layers.0.weight"][0], a["layers.0.weight"][1])  # n = 4 and n = 9 still differ
-    with pytest.raises(ConfigError, match="anchor_only needs pe_anchor"):
-        build_model(model_name, task.spec, task.intent_dim, {**small, "pe_anchor": False, "anchor_only": True})
 
 
 def test_an_output_no_probe_moves_is_not_blown_up_by_calibration() -> None:
-    """With ``anchor_only`` and 2 rounds, the output unit's bias is 3 hops from the anchored inputs, so no
+    """With no intent code and 2 rounds, the output unit's bias is 3 hops from the related inputs, so no
     intent moves it. Calibration must then leave its head's scale alone: dividing by its ~0 spread gave the
     head a gain of ~1e6, and the first training step a gradient norm of 1.5e8 (the run diverged)."""
     from metagnn.models import build_model
 
     task = build_task("sumfirst")
     torch.manual_seed(0)
-    model = build_model("metagnn", task.spec, task.intent_dim, {"pe_anchor": True, "anchor_only": True, "rounds": 2},
-                        anchors=task.anchors)  # fmt: skip
+    model = build_model("metagnn", task.spec, task.intent_dim, {"rounds": 2}, contract=task.contract)
     with torch.no_grad():
         bias = model.synthesize(task.intent_features([1, 8, 15]))["layers.2.bias"]
     assert torch.allclose(bias, bias[:1].expand_as(bias))  # constant over intents: the case under test
     heads = model.decoders.heads
     assert heads["layers__2__bias"][1].weight.abs().max() < 10 * heads["layers__1__bias"][1].weight.abs().max()
-
-
-@pytest.mark.parametrize("model_name", ["metagnn", "gmlp"])
-def test_relative_pe_codes_the_anchored_inputs_by_offset_alone(model_name: str) -> None:
-    """``relative_pe`` (+ ``anchor_only``): input i of the program for n starts in the same state as input
-    i + 5 of the program for n + 5, since neither its code nor its anchor term knows i itself; with index
-    codes it does not. (Edge states are centred over the 16 inputs, a window that moves with n, so they
-    are equivariant only up to that mean.) A gated anchor or a missing ``pe_anchor`` is a config error."""
-    from metagnn.errors import ConfigError
-    from metagnn.models import build_model
-
-    task = build_task("sumfirst")
-    u = task.intent_features([4, 9])
-    small = {"d_node": 8, "d_edge": 4, "d_intent": 8, "pe_anchor": True, "anchor_only": True}
-    for relative in (True, False):
-        model = build_model(model_name, task.spec, task.intent_dim, {**small, "relative_pe": relative},
-                            anchors=task.anchors)  # fmt: skip
-        with torch.no_grad():
-            nodes, _ = model.encode(u)
-            theta = model.synthesize(u)
-        h4, h9 = nodes["input"]
-        assert torch.allclose(h4[:-5], h9[5:], atol=1e-6) == relative
-        assert not torch.allclose(theta["layers.0.weight"][0], theta["layers.0.weight"][1])
-    with pytest.raises(ConfigError, match="relative_pe needs pe_anchor"):
-        build_model(model_name, task.spec, task.intent_dim, {**small, "pe_anchor": False, "anchor_only": False,
-                                                             "relative_pe": True})  # fmt: skip
-    arc = build_task("arc1d")
-    with pytest.raises(ConfigError, match="has a gate"):
-        build_model(model_name, arc.spec, arc.intent_dim, {"pe_anchor": True, "relative_pe": True}, anchors=arc.anchors)

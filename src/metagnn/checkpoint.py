@@ -33,7 +33,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from metagnn.errors import CheckpointError, RunFolderBusy
-from metagnn.runtime import SCHEMA_VERSION
+from metagnn.runtime import SCHEMA_VERSION, schema_mismatch
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.safetensors"
@@ -234,7 +234,8 @@ def load_tensors(path: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]]:
         raise CheckpointError(f"{path}: not a metagnn checkpoint (format {meta.get('format')!r})")
     if meta.get("schema_version") != str(SCHEMA_VERSION):
         raise CheckpointError(
-            f"{path}: checkpoint schema version {meta.get('schema_version')!r}, this metagnn reads {SCHEMA_VERSION}"
+            f"{path}: checkpoint schema version {meta.get('schema_version')!r}, "
+            f"{schema_mismatch(meta.get('schema_version'))}"
         )
     if "sha256" in meta and meta["sha256"] != digest(tensors, meta.get("state", "")):
         raise CheckpointError(f"{path}: corrupted checkpoint (its SHA-256 does not match its contents)")

@@ -34,7 +34,7 @@ from metagnn.distributed import World, close_world, init_world
 from metagnn.errors import CheckpointError, ConfigError, RunFolderBusy, TrainingError
 from metagnn.evaluate import evaluate
 from metagnn.models import Model, build_model
-from metagnn.runtime import pick_device, provenance, tune_allocator
+from metagnn.runtime import pick_device, provenance, schema_mismatch, tune_allocator
 from metagnn.tasks import Task, build_task
 
 
@@ -110,7 +110,7 @@ def started_with(run: RunConfig, out: Path) -> bool:
 def build(run: RunConfig) -> tuple[Task, Model, TrainConfig]:
     task = build_task(run.task, run.task_config)
     torch.manual_seed(run.seed)
-    model = build_model(run.model, task.spec, task.intent_dim, run.model_config, anchors=task.anchors)
+    model = build_model(run.model, task.spec, task.intent_dim, run.model_config, contract=task.contract)
     return task, model, from_dict(TrainConfig, run.train, where="train config")
 
 
@@ -225,7 +225,7 @@ def _train(
             ckpt.load_optimizer(opt, ckpt.unprefixed("optim", tensors), state["optimizer"])
             gen.set_state(tensors["rng.data"])
             if "rng.pe" in tensors:
-                model._pe_generator.set_state(tensors["rng.pe"])
+                model.pe_generator.set_state(tensors["rng.pe"])
             if average is not None:
                 average.load_state_dict(ckpt.unprefixed("ema", tensors))
             start_step = int(state["step"])
@@ -251,8 +251,8 @@ def _train(
             **ckpt.prefixed("optim", opt_tensors),
             "rng.data": gen.get_state(),
         }
-        if isinstance(getattr(model, "_pe_generator", None), torch.Generator):  # resampled PEs (an ablation)
-            tensors["rng.pe"] = model._pe_generator.get_state()
+        if isinstance(getattr(model, "pe_generator", None), torch.Generator):  # resampled PEs (an ablation)
+            tensors["rng.pe"] = model.pe_generator.get_state()
         if best_weights is not None:
             tensors.update(ckpt.prefixed("best", best_weights))
         if average is not None:
@@ -430,9 +430,7 @@ def load_run(path: Path | str, device: str | None = None, weights: str = "best")
     prov = saved.get("provenance")
     schema = prov.get("schema_version") if isinstance(prov, dict) else None
     if schema != ckpt.SCHEMA_VERSION:
-        raise CheckpointError(
-            f"{path / ckpt.CONFIG}: schema version {schema!r}, this metagnn reads {ckpt.SCHEMA_VERSION}"
-        )
+        raise CheckpointError(f"{path / ckpt.CONFIG}: schema version {schema!r}, {schema_mismatch(schema)}")
     task, model, _ = build(run)
     tensors, _ = ckpt.load_tensors(path / ckpt.CHECKPOINT)
     # A checkpoint from before the first evaluation has no selected weights yet: then "best" is the model's.

@@ -27,62 +27,6 @@ from metagnn.spec.core import Axis, NodeSet, TargetSpec, Theta
 
 
 @dataclass(frozen=True)
-class Anchor:
-    """A task's declaration that its intent is a coordinate on one fixed axis of the target.
-
-    SumFirst-n's ``n`` counts input positions: intent feature ``feature`` times ``scale`` is a
-    position on the one (fixed) axis of node set ``node_set``. A hypernetwork built with ``pe_anchor``
-    then also encodes each member of that node set by its offset from the intent, ``i - n``, so that
-    one function of the offset serves every intent, seen or not (as relative position encodings do
-    for sequences). With ``gate`` (an intent feature that is 1 or 0) the anchor holds only for the
-    intents where it is 1: 1D-ARC's ``k`` is a colour for ``recolour`` but a distance for ``shift``.
-    With ``private``, the model's intent encoder does not see feature ``feature`` (it reads it as 0), so
-    the coordinate reaches the model only as offsets: an unseen coordinate is then no new intent code.
-    The coordinate is ``origin + scale * u[feature]``: 1D-ARC's shift ``s`` sits at member
-    ``n_ctx - 1 - s`` of the target's attention offsets (origin ``n_ctx - 1``, a negative scale).
-    Tasks whose intent is no such coordinate (AddMod-p) declare none.
-    """
-
-    node_set: str
-    feature: int
-    scale: float
-    gate: int | None = None
-    private: bool = False
-    origin: float = 0.0
-
-    @property
-    def width(self) -> int:
-        """Features per member: the offset, and the gate when there is one."""
-        return 1 if self.gate is None else 2
-
-    def features(self, u: Tensor, size: int) -> Tensor:
-        """``i - coordinate`` for every intent row of ``u`` and index ``i < size``: ``(B, size, width)``.
-
-        With a gate, ``[gate * (i - coordinate), gate]``. The offset is in index units, not scaled
-        down: neighbouring offsets then differ by 1, so a ReLU unit with weights of order 1 can switch
-        between them (an offset scaled to ``[-1, 1]`` made the trained hypernetwork interpolate
-        between seen intents instead).
-        """
-        coordinate = self.origin + u[:, self.feature] * self.scale
-        index = torch.arange(size, device=u.device, dtype=u.dtype)
-        offset = index[None] - coordinate[:, None]
-        if self.gate is None:
-            return offset[..., None]
-        gate = u[:, self.gate, None].expand_as(offset)
-        return torch.stack([offset * gate, gate], dim=-1)
-
-    def check(self, spec: TargetSpec, intent_dim: int) -> None:
-        """Raise :class:`SpecError` unless the anchor fits ``spec`` and the intent features."""
-        names = [s.name for s in spec.node_sets]
-        axes = spec.node_set(self.node_set).axes if self.node_set in names else ()
-        if len(axes) != 1 or not axes[0].fixed:
-            raise SpecError(f"intent anchor: {self.node_set!r} is not a node set with one fixed axis; have {names}")
-        for f in (self.feature, self.gate):
-            if f is not None and not 0 <= f < intent_dim:
-                raise SpecError(f"intent anchor: feature {f} is outside the {intent_dim} intent features")
-
-
-@dataclass(frozen=True)
 class EdgeBlock:
     """The edges of one weight tensor: a dense bipartite block between two node sets."""
 
@@ -95,9 +39,13 @@ class EdgeBlock:
 def axis_encoding(axis: Axis, dim: int, generator: torch.Generator, max_cycles: float = 4.0) -> Tensor:
     """Encode each index of ``axis`` as ``dim`` features (see module docstring). Shape ``(size, dim)``."""
     half = dim // 2
-    # Smooth codes: at most ``max_cycles`` periods over the axis. High frequencies would make the
-    # code a lookup table of indices, and hypernetworks fed such codes memorize instead of
-    # generalizing (measured on AddMod-p: see docs/results.md).
+    # Fixed axes get smooth codes: at most ``max_cycles`` periods over the axis. High frequencies would
+    # make the code a lookup table of indices, and hypernetworks fed such codes memorize instead of
+    # generalizing (measured on AddMod-p: see docs/results.md). Interchangeable members need only be
+    # told apart, and as far apart as possible: up to ``size / 2`` periods (smooth codes there made
+    # neighbouring hidden units near copies of each other once weights were decoded from node states).
+    if not axis.fixed:
+        max_cycles = max(max_cycles, axis.size / 2)
     t = torch.arange(axis.size, dtype=torch.float64) / max(axis.size - 1, 1)
     omega = 2 * math.pi * max_cycles * torch.rand(half, generator=generator, dtype=torch.float64)
     phase = 2 * math.pi * torch.rand(half, generator=generator, dtype=torch.float64)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from metagnn.config import from_dict
-from metagnn.graph import Anchor
+from metagnn.intent import NO_CONTRACT, IntentContract
 from metagnn.models import direct, flat, gmlp, metagnn  # noqa: F401  (registers the built-ins)
 from metagnn.models.base import Hypernetwork, Model
+from metagnn.models.direct import Direct
 from metagnn.models.tied import TiedHypernetwork
 from metagnn.registry import MODELS
 from metagnn.spec import TargetSpec
@@ -18,17 +19,17 @@ def build_model(
     spec: TargetSpec,
     intent_dim: int,
     config: dict[str, Any] | None = None,
-    anchors: tuple[Anchor, ...] = (),
+    contract: IntentContract = NO_CONTRACT,
 ) -> Model:
     """Build registered model ``name`` for target ``spec`` from a (validated) config dict.
 
-    ``anchors`` are the task's declarations (if any) that its intent is a coordinate on an axis of
-    ``spec``; the tied hypernetworks use them when their config sets ``pe_anchor``.
+    ``contract`` is the task's declaration of how its intent meets the axes of ``spec``
+    (:mod:`metagnn.intent`); every model but the flat one (which has no per-member input) reads it.
     """
     cls = MODELS.get(name)
     cfg = from_dict(cls.Config, config or {}, where=f"model config ({name})")
-    if issubclass(cls, TiedHypernetwork):
-        return cls(spec, intent_dim, cfg, anchors=anchors)
+    if issubclass(cls, (TiedHypernetwork, Direct)):
+        return cls(spec, intent_dim, cfg, contract)
     return cls(spec, intent_dim, cfg)
 
 

@@ -3,17 +3,26 @@
 One trainable network of the target's family, made wider (``target_overrides``) to be of similar
 size to Meta-GNN, reading the same intent features through an intent encoder as an extra input
 (an extra token for a Transformer, extra input features for an MLP).
+
+Where the task relates its intent to an axis of ``S`` (:mod:`metagnn.intent`), Direct gets the same
+per-member information in its own input: every parameter living on that axis (a token's embedding
+row, a class's unembedding column, an input's weights) gets a learned term computed, per intent, from
+what the member is relative to the intent (its offset, or ``i / p`` and whether it is used) and a
+smooth code of that value, as the hypernetworks' encoders see it.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from metagnn.errors import ConfigError
-from metagnn.models.base import Model
+from metagnn.intent import NO_CONTRACT, AxisRelation, IntentContract
+from metagnn.models.base import Model, mlp
 from metagnn.registry import MODELS
 from metagnn.spec import SynthesizedNetwork, TargetSpec, build_target
 
@@ -21,11 +30,13 @@ from metagnn.spec import SynthesizedNetwork, TargetSpec, build_target
 @dataclass
 class DirectConfig:
     d_intent: int = 64
+    d_axis: int = 64  # hidden width of the per-member terms of related axes
+    pe_dim: int = 16  # width of the smooth code of a related member's value
     target_overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.d_intent < 1:
-            raise ConfigError(f"direct config: d_intent must be positive, got {self.d_intent}")
+        if min(self.d_intent, self.d_axis) < 1 or self.pe_dim < 2 or self.pe_dim % 2:
+            raise ConfigError(f"direct config: d_intent, d_axis must be positive, pe_dim positive and even: {self}")
         if "intent_dim" in self.target_overrides:
             raise ConfigError("direct config: target_overrides may not set intent_dim")
 
@@ -34,9 +45,12 @@ class DirectConfig:
 class Direct(Model):
     Config = DirectConfig
 
-    def __init__(self, spec: TargetSpec, intent_dim: int, cfg: DirectConfig) -> None:
+    def __init__(
+        self, spec: TargetSpec, intent_dim: int, cfg: DirectConfig, contract: IntentContract = NO_CONTRACT
+    ) -> None:
         super().__init__()
         self.spec, self.cfg = spec, cfg
+        self.contract = contract.check(spec, intent_dim)
         kwargs = {**spec.kwargs, **cfg.target_overrides, "intent_dim": cfg.d_intent}
         self.net_spec = build_target(spec.family, **kwargs)
         self.intent = nn.Sequential(
@@ -44,8 +58,54 @@ class Direct(Model):
         )
         # Drawn from torch's global RNG, which the training loop seeds with the run's seed.
         self.net = SynthesizedNetwork(self.net_spec, self.net_spec.init_theta())
+        # (relation, parameter, axis of the parameter that the relation's node set is) per related parameter
+        self.terms: list[tuple[AxisRelation, str, int]] = []
+        self.axis_terms = nn.ModuleDict()
+        generator = torch.Generator().manual_seed(0)
+        for a in self.contract.axes:
+            half = cfg.pe_dim // 2
+            omega = 2 * math.pi * 4.0 * torch.rand(half, generator=generator, dtype=torch.float64)
+            self.register_buffer(
+                f"code__{a.node_set}",
+                torch.stack([omega, 2 * math.pi * torch.rand(half, generator=generator, dtype=torch.float64)]).float(),
+            )
+            for p in self.net_spec.params:
+                if a.node_set not in p.nodes:
+                    continue
+                shape = self.net_spec.shape(p)
+                axis = p.nodes.index(a.node_set) * (len(self.net_spec.node_set(p.nodes[0]).axes))
+                other = math.prod(shape) // shape[axis]
+                self.terms.append((a, p.name, axis))
+                term = mlp(a.width + cfg.pe_dim, cfg.d_axis, other)
+                nn.init.zeros_(term[-1].weight)  # starts as the plain network
+                nn.init.zeros_(term[-1].bias)
+                self.axis_terms[p.name.replace(".", "__")] = term
+
+    def member_inputs(self, a: AxisRelation, u: Tensor, size: int) -> Tensor:
+        """What each member of ``a``'s axis is, per intent: its features and a smooth code, ``(B, size, w)``."""
+        value = a.code_value(u, size)
+        if value is None:
+            value = torch.arange(size, device=u.device, dtype=u.dtype)[None].expand(len(u), -1) / max(size - 1, 1)
+        omega, phase = getattr(self, f"code__{a.node_set}")
+        angle = value[..., None] * omega + phase
+        return torch.cat([a.features(u, size), angle.cos(), angle.sin()], dim=-1)
 
     def forward(self, u: Tensor, x: Tensor) -> Tensor:
         b, n = x.shape[:2]
-        z = self.intent(u).repeat_interleave(n, dim=0)
-        return self.net(x.flatten(0, 1), z).unflatten(0, (b, n))
+        z = self.intent(self.contract.intent_code(u))
+        if not self.terms:
+            return self.net(x.flatten(0, 1), z.repeat_interleave(n, dim=0)).unflatten(0, (b, n))
+        shared = dict(self.net.named_parameters())
+        batched = {}
+        for a, name, axis in self.terms:
+            shape = self.net_spec.shape(name)
+            delta = self.axis_terms[name.replace(".", "__")](self.member_inputs(a, u, shape[axis]))  # (B, size, other)
+            rest = [s for i, s in enumerate(shape) if i != axis]
+            delta = delta.reshape(b, shape[axis], *rest).movedim(1, axis + 1)
+            batched[name] = batched.get(name, shared[name]) + delta
+        shared = {k: v for k, v in shared.items() if k not in batched}
+
+        def one(th: dict[str, Tensor], xb: Tensor, zb: Tensor) -> Tensor:
+            return self.net_spec.forward({**shared, **th}, xb, zb.expand(len(xb), -1))
+
+        return torch.vmap(one)(batched, x, z[:, None])

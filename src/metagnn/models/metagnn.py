@@ -1,4 +1,12 @@
-"""Meta-GNN (SPEC 2.3): message passing on the neural graph, tied per group, dense per block."""
+"""Meta-GNN (SPEC 2.3): message passing on the neural graph, tied per group, dense per block.
+
+Node states only (see :mod:`metagnn.models.tied`): in a round, each weight tensor's block of edges
+carries a message from each of its two node sets to the other, the mean over the sending members
+of an MLP of their states. A block is dense and bipartite and its edges carry no state, so this mean
+is the exact neighbourhood aggregation of every receiving member, computed once per block instead
+of once per edge. Each member then updates from its own state and the mean of its blocks' messages.
+Unlike Meta-gMLP's global context, a node set hears only the node sets it shares a weight with.
+"""
 
 from __future__ import annotations
 
@@ -7,67 +15,29 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from metagnn.errors import ConfigError
-from metagnn.graph import Anchor
+from metagnn.intent import NO_CONTRACT, IntentContract
 from metagnn.models.base import mlp
-from metagnn.models.tied import TiedHypernetwork, centred, freeze_if_centred, key
+from metagnn.models.tied import TiedConfig, TiedHypernetwork, key
 from metagnn.registry import MODELS
 from metagnn.spec import TargetSpec
 
 
 @dataclass
-class MetaGNNConfig:
-    d_intent: int = 64
-    d_node: int = 64
-    d_edge: int = 32
-    rounds: int = 2
-    pe_dim: int = 16
-    pe_seed: int = 0
-    pe_max_cycles: float = 4.0
-    pe_anchor: bool = False  # encode the anchored node set by its offset from the intent (task.anchors)
-    anchor_only: bool = False  # the intent reaches the model only through its anchor (needs pe_anchor)
-    relative_pe: bool = False  # code the anchored node sets by offset from the intent, not by index
-    resample_pe: bool = False
-    tie: bool = True  # False: one encoder/decoder for all groups, group id as input (an ablation)
-
-    def __post_init__(self) -> None:
-        if min(self.d_intent, self.d_node, self.d_edge, self.pe_dim) < 1 or self.rounds < 0:
-            raise ConfigError(f"metagnn config: sizes must be positive and rounds >= 0, got {self}")
-        if self.rounds > 64:  # each round is a layer of modules: a typo like 1e6 would build for hours
-            raise ConfigError(f"metagnn config: rounds={self.rounds} is more than 64")
+class MetaGNNConfig(TiedConfig):
+    name = "metagnn"
 
 
-class EdgeBlockLayer(nn.Module):
-    """One round on one weight tensor's edges, for every edge of the block at once.
+class BlockMessages(nn.Module):
+    """One round on one weight tensor's block: ``m_rows = mean_j relu(A h_j)`` over the columns and vice versa
+    (the receiving node's update MLP maps the pooled message further)."""
 
-    ``z_ij = relu(LN(e_ij) + A h_i + B h_j + (C h_i - mean) * (D h_j - mean))``; the edge is updated
-    by ``e_ij += L z_ij`` and each endpoint receives the mean of ``z`` over its neighbours in this
-    block (a permutation-invariant aggregation; the linear message map commutes with the mean, so
-    it is applied after it). ``send_rows`` / ``send_cols`` are off where no one reads the message
-    (the last round only updates node sets that carry decoded values).
-    """
-
-    def __init__(self, d_node: int, d_edge: int, send_rows: bool = True, send_cols: bool = True) -> None:
+    def __init__(self, d_node: int) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(d_edge)
-        self.from_rows, self.from_cols = nn.Linear(d_node, d_edge), nn.Linear(d_node, d_edge, bias=False)
-        self.rows_x, self.cols_x = nn.Linear(d_node, d_edge), nn.Linear(d_node, d_edge)
-        self.update = nn.Linear(d_edge, d_edge)
-        self.to_rows = nn.Linear(d_edge, d_node) if send_rows else None
-        self.to_cols = nn.Linear(d_edge, d_node) if send_cols else None
+        self.to_rows, self.to_cols = nn.Linear(d_node, d_node), nn.Linear(d_node, d_node)
 
-    def forward(self, e: Tensor, h_rows: Tensor, h_cols: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        # The block-sized tensors (B, n_rows, n_cols, De) dominate the cost: each pass over one is
-        # a memory sweep. The row and column terms are added in place into the LayerNorm's output
-        # (whose backward does not read it), so one block-sized buffer carries the whole sum.
-        z = self.norm(e)
-        z += self.from_rows(h_rows)[:, :, None]
-        z += self.from_cols(h_cols)[:, None, :]
-        z.addcmul_(centred(self.rows_x(h_rows))[:, :, None], centred(self.cols_x(h_cols))[:, None, :])
-        z = z.relu_()
-        m_rows = self.to_rows(z.mean(2)) if self.to_rows is not None else None
-        m_cols = self.to_cols(z.mean(1)) if self.to_cols is not None else None
-        return self.update(z).add_(e), m_rows, m_cols
+    def forward(self, h_rows: Tensor, h_cols: Tensor) -> tuple[Tensor, Tensor]:
+        to_rows = torch.relu(self.to_rows(h_cols)).mean(1, keepdim=True)
+        return to_rows, torch.relu(self.to_cols(h_rows)).mean(1, keepdim=True)
 
 
 class NodeUpdate(nn.Module):
@@ -79,7 +49,7 @@ class NodeUpdate(nn.Module):
         self.mlp = mlp(2 * d_node, d_node, d_node)
 
     def forward(self, h: Tensor, msg: Tensor) -> Tensor:
-        return h + self.mlp(torch.cat([self.norm(h), msg], dim=-1))
+        return h + self.mlp(torch.cat([self.norm(h), msg.expand_as(h)], dim=-1))
 
 
 @MODELS.register("metagnn")
@@ -88,44 +58,29 @@ class MetaGNN(TiedHypernetwork):
 
     Config = MetaGNNConfig
 
-    def __init__(self, spec: TargetSpec, intent_dim: int, cfg: MetaGNNConfig, anchors: tuple[Anchor, ...] = ()) -> None:
-        super().__init__(spec, intent_dim, cfg, anchors)
+    def __init__(
+        self, spec: TargetSpec, intent_dim: int, cfg: MetaGNNConfig, contract: IntentContract = NO_CONTRACT
+    ) -> None:
+        super().__init__(spec, intent_dim, cfg, contract)
         g = self.graph
-        self.edge_layers = nn.ModuleList()
-        self.node_layers = nn.ModuleList()
-        for r in range(cfg.rounds):
-            # After the last round only node sets carrying biases are decoded: update only those.
-            updated = [n for n in g.node_sets if r < cfg.rounds - 1 or g.node_params[n]]
-            self.node_layers.append(nn.ModuleDict({key(n): NodeUpdate(cfg.d_node) for n in updated}))
-            self.edge_layers.append(
-                nn.ModuleDict(
-                    {
-                        key(b.param): EdgeBlockLayer(cfg.d_node, cfg.d_edge, b.rows in updated, b.cols in updated)
-                        for b in g.edge_blocks
-                    }
-                )
-            )
-        for layer in self.edge_layers:
-            for b in g.edge_blocks:
-                freeze_if_centred(layer[key(b.param)].rows_x.bias, members=g.node_pe[b.rows].shape[0])
-                freeze_if_centred(layer[key(b.param)].cols_x.bias, members=g.node_pe[b.cols].shape[0])
+        self.block_layers = nn.ModuleList(
+            nn.ModuleDict({key(b.param): BlockMessages(cfg.d_node) for b in g.edge_blocks}) for _ in range(cfg.rounds)
+        )
+        self.node_layers = nn.ModuleList(
+            nn.ModuleDict({key(n): NodeUpdate(cfg.d_node) for n in g.node_sets}) for _ in range(cfg.rounds)
+        )
         # How many blocks touch each node set: messages are averaged over them.
         self.degree = {n: sum((b.rows == n) + (b.cols == n) for b in g.edge_blocks) for n in g.node_sets}
+        if cfg.rounds:
+            self.freeze_shared_offsets({n: self.node_layers[-1][key(n)].mlp[-1].bias for n in g.node_sets})
         self.calibrate(intent_dim)
 
-    def mix(self, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        for edge_layer, node_layer in zip(self.edge_layers, self.node_layers):
+    def mix(self, nodes: dict[str, Tensor]) -> dict[str, Tensor]:
+        for block_layer, node_layer in zip(self.block_layers, self.node_layers):
             msgs: dict[str, Tensor] = {}
-            new_edges = {}
             for b in self.graph.edge_blocks:
-                e, m_rows, m_cols = edge_layer[key(b.param)](edges[b.param], nodes[b.rows], nodes[b.cols])
-                new_edges[b.param] = e
-                for n, m in ((b.rows, m_rows), (b.cols, m_cols)):
-                    if m is not None:
-                        msgs[n] = msgs[n] + m / self.degree[n] if n in msgs else m / self.degree[n]
-            nodes = {
-                n: node_layer[key(n)](h, msgs.get(n, torch.zeros_like(h))) if key(n) in node_layer else h
-                for n, h in nodes.items()
-            }
-            edges = new_edges
-        return nodes, edges
+                to_rows, to_cols = block_layer[key(b.param)](nodes[b.rows], nodes[b.cols])
+                for n, m in ((b.rows, to_rows), (b.cols, to_cols)):
+                    msgs[n] = msgs[n] + m / self.degree[n] if n in msgs else m / self.degree[n]
+            nodes = {n: node_layer[key(n)](h, msgs[n]) if n in msgs else h for n, h in nodes.items()}
+        return nodes

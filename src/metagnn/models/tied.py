@@ -1,26 +1,62 @@
 """Group-tied encoders and decoders, shared by Meta-GNN and Meta-gMLP.
 
-Every node group and edge group of the neural graph has its own encoder and decoder; all members
-of a group go through the same functions and differ only by their positional encodings, so
-interchangeable neurons are treated alike (SPEC 2.3). Everything is dense per block: node states
-are ``(B, n, D)`` per node set, edge states ``(B, n_rows, n_cols, De)`` per weight tensor.
+Every node group of the neural graph has its own encoder, every weight tensor (edge group) and
+every bias its own decoder; all members of a group go through the same functions and differ only by
+their positional encodings, so interchangeable neurons are treated alike (SPEC 2.3).
+
+State lives on the nodes only: node states are ``(B, n, D)`` per node set, and an edge's weight is
+decoded as a bilinear form of its two endpoints' states, ``w_ij = <A h_i, B h_j>`` (rank ``d_edge``).
+No ``d_edge``-wide state is carried per edge through the rounds: the only edge-sized tensor is the
+decoded weight itself, so memory and time grow with the target's parameter count, not with
+``parameters x d_edge x rounds``.
+
+Where the task declares how its intent meets an axis of ``S`` (:mod:`metagnn.intent`), the members
+of that axis are coded relative to the intent, in :meth:`TiedHypernetwork.encode` and nowhere else.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from metagnn.errors import ConfigError
-from metagnn.graph import Anchor, NeuralGraph
+from metagnn.graph import NeuralGraph
+from metagnn.intent import NO_CONTRACT, IntentContract
 from metagnn.models.base import Hypernetwork, mlp
 from metagnn.spec import ParamSpec, TargetSpec, Theta
 
 
+@dataclass
+class TiedConfig:
+    """The settings of a group-tied hypernetwork (Meta-GNN; Meta-gMLP adds ``d_context``)."""
+
+    d_intent: int = 64
+    d_node: int = 64
+    d_edge: int = 32  # rank of the bilinear form that decodes a weight from its two endpoints
+    rounds: int = 2
+    pe_dim: int = 16
+    pe_seed: int = 0
+    pe_max_cycles: float = 4.0
+    resample_pe: bool = False  # redraw the PEs at every training step (an ablation)
+    tie: bool = True  # False: one encoder/decoder for all groups, group id as input (an ablation)
+    intent_axes: bool = True  # False: ignore the task's intent contract, read the intent as a code (an ablation)
+
+    def __post_init__(self) -> None:
+        if min(self.d_intent, self.d_node, self.d_edge, self.pe_dim) < 1 or self.rounds < 0:
+            raise ConfigError(f"{self.name} config: sizes must be positive and rounds >= 0, got {self}")
+        if self.rounds > 64:  # each round is a layer of modules: a typo like 1e6 would build for hours
+            raise ConfigError(f"{self.name} config: rounds={self.rounds} is more than 64")
+        if not math.isfinite(self.pe_max_cycles) or self.pe_max_cycles <= 0:
+            raise ConfigError(f"{self.name} config: pe_max_cycles={self.pe_max_cycles!r} must be a positive number")
+
+    name = "tied"
+
+
 class NodeEncoder(nn.Module):
-    """``h0 = f([z_U || PE])`` with a multiplicative U x PE term (lets codes depend on the intent)."""
+    """``h0 = f([z_U || PE]) + A PE`` with a multiplicative U x PE term (lets codes depend on the intent)."""
 
     def __init__(self, d_u: int, d_pe: int, d_out: int) -> None:
         super().__init__()
@@ -29,44 +65,17 @@ class NodeEncoder(nn.Module):
         self.out = nn.Linear(d_out, d_out)
 
     def forward(self, z: Tensor, pe: Tensor) -> Tensor:
-        # pe: (n, d_pe) shared by every intent, or (B, n, d_pe) per intent (relative_pe)
-        shared = pe.dim() == 2
+        # pe: (n, d_pe) shared by every intent, or (B, n, d_pe) per intent (coded relative to the intent)
         code, code_mul = self.pe(pe), self.pe_mul(pe)
-        if shared:
+        if pe.dim() == 2:
             code, code_mul = code[None], code_mul[None]
         a = self.u(z)[:, None] + code + self.u_mul(z)[:, None] * code_mul
-        return self.out(torch.relu(a))
+        # The linear skip of the code keeps members apart: through the ReLU alone, distinct codes of
+        # interchangeable members came out as near-parallel states (and near-copies of weights).
+        return self.out(torch.relu(a)) + code
 
 
-class EdgeEncoder(nn.Module):
-    """``e0_ij = f([z_U || PE_i || PE_j])``, computed densely for a whole block.
-
-    The endpoints enter as a product of codes centred over their group's members,
-    ``(A PE_i - mean) * (B PE_j - mean)``, modulated by the intent. Centring is equivariant, and
-    it is what keeps the generated block decorrelated: an additive ``f(i) + g(j)`` (or an
-    uncentred product) makes every neuron's weights share one direction, so the network starts
-    with huge, coherent activations and nearly identical neurons.
-    """
-
-    def __init__(self, d_u: int, d_pe_rows: int, d_pe_cols: int, d_out: int) -> None:
-        super().__init__()
-        self.u, self.u_mul = nn.Linear(d_u, d_out), nn.Linear(d_u, d_out)
-        self.rows, self.cols = nn.Linear(d_pe_rows, d_out), nn.Linear(d_pe_cols, d_out)
-        for lin in (self.rows, self.cols):  # unit-variance factors (PE features have variance 1/2)
-            nn.init.normal_(lin.weight, std=(2 / lin.in_features) ** 0.5)
-        self.out = nn.Linear(d_out, d_out)
-
-    def forward(self, z: Tensor, pe_rows: Tensor, pe_cols: Tensor) -> Tensor:
-        # Each PE is (n, d_pe), or (B, n, d_pe) per intent (relative_pe): the pair is (1 or B, nr, nc, D).
-        rows, cols = centred(self.rows(pe_rows)), centred(self.cols(pe_cols))
-        rows, cols = (rows[None] if rows.dim() == 2 else rows), (cols[None] if cols.dim() == 2 else cols)
-        pair = rows[:, :, None] * cols[:, None]
-        # One pass over the (B, nr, nc, D) block instead of a product and a sum.
-        a = torch.addcmul(self.u(z)[:, None, None], (1 + self.u_mul(z))[:, None, None], pair)
-        return self.out(a)
-
-
-def freeze_if_centred(offset: Tensor, members: int) -> None:
+def freeze_if_centred(offset: Tensor | None, members: int) -> None:
     """Freeze an additive offset that a centring over ``members`` (> 1) removes.
 
     Its gradient is exactly zero, but in floating point it is rounding noise of about 1e-17, and
@@ -74,7 +83,7 @@ def freeze_if_centred(offset: Tensor, members: int) -> None:
     change nothing in exact arithmetic yet make runs that differ only in summation order (one
     process vs DDP, other thread counts) drift apart. It stays a parameter (same checkpoint keys).
     """
-    if members > 1:
+    if offset is not None and members > 1:
         offset.requires_grad_(False)
 
 
@@ -87,39 +96,54 @@ def centred(x: Tensor, dim: int = -2) -> Tensor:
 
 
 class GroupEncoders(nn.Module):
-    """One encoder per node group and per edge group; PEs enter here and nowhere else."""
+    """One node encoder per node group; PEs enter here and nowhere else."""
 
-    def __init__(
-        self, graph: NeuralGraph, d_u: int, d_node: int, d_edge: int, node_sets: list[str] | None = None
-    ) -> None:
+    def __init__(self, graph: NeuralGraph, d_u: int, d_node: int) -> None:
         super().__init__()
         self.graph = graph
-        self.node_sets = graph.node_sets if node_sets is None else node_sets
-        pe = graph.node_pe
-        self.nodes = nn.ModuleDict({key(n): NodeEncoder(d_u, pe[n].shape[1], d_node) for n in self.node_sets})
-        self.edges = nn.ModuleDict(
-            {
-                key(b.param): EdgeEncoder(d_u, pe[b.rows].shape[1], pe[b.cols].shape[1], d_edge)
-                for b in graph.edge_blocks
-            }
-        )
-        for b in graph.edge_blocks:
-            enc = self.edges[key(b.param)]
-            for lin, n in ((enc.rows, b.rows), (enc.cols, b.cols)):
-                freeze_if_centred(lin.bias, members=pe[n].shape[0])
+        self.nodes = nn.ModuleDict({key(n): NodeEncoder(d_u, pe.shape[1], d_node) for n, pe in graph.node_pe.items()})
 
-    def forward(self, z: Tensor, pe: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        nodes = {n: self.nodes[key(n)](z, pe[n]) for n in self.node_sets}
-        edges = {b.param: self.edges[key(b.param)](z, pe[b.rows], pe[b.cols]) for b in self.graph.edge_blocks}
-        return nodes, edges
+    def forward(self, z: Tensor, pe: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {n: self.nodes[key(n)](z, pe[n]) for n in self.graph.node_sets}
+
+
+class BilinearHead(nn.Module):
+    """``w_ij = <A LN(h_i), B LN(h_j)> / sqrt(rank) + shift`` for a whole weight tensor at once.
+
+    ``shift`` is used (trainable) only for a tensor with no interchangeable axis; the others are
+    centred over their members by :class:`GroupDecoders`, which removes it.
+    """
+
+    def __init__(self, d_node: int, rank: int) -> None:
+        super().__init__()
+        # No LayerNorm shift: it would add one vector to every member's factor, i.e. a term constant along
+        # the other axis (for W_U, the same logit offset for every class), which the target's output often
+        # ignores; Adam then walks it on rounding noise, and runs that differ in summation order drift apart.
+        self.norm_rows, self.norm_cols = nn.LayerNorm(d_node, bias=False), nn.LayerNorm(d_node, bias=False)
+        self.rows, self.cols = nn.Linear(d_node, rank, bias=False), nn.Linear(d_node, rank, bias=False)
+        for lin in (self.rows, self.cols):
+            nn.init.normal_(lin.weight, std=d_node**-0.5)
+        self.shift = nn.Parameter(torch.zeros(()))
+        self.rank = rank
+
+    def forward(self, h_rows: Tensor, h_cols: Tensor) -> Tensor:
+        a = self.rows(self.norm_rows(h_rows))
+        b = self.cols(self.norm_cols(h_cols))
+        return torch.einsum("brk,bck->brc", a, b) * self.rank**-0.5 + self.shift
+
+    @torch.no_grad()
+    def rescale(self, shift: Tensor, size: Tensor) -> None:
+        """Make the output ``(raw - shift) / size``."""
+        self.rows.weight /= size
+        self.shift.copy_((self.shift - shift) / size)
 
 
 class GroupDecoders(nn.Module):
-    """One scalar head per weight tensor (from edge states) and per bias (from node states).
+    """One head per weight tensor (bilinear in its endpoints' node states) and per bias (from node states).
 
-    Output: ``value = init_mean + init_std * gain * (r - mean(r))`` with ``r = head(LayerNorm(state))``,
-    the mean taken over the tensor when it has an interchangeable axis (see :meth:`forward`). Once the whole
-    hypernetwork is built, :meth:`calibrate` rescales each head on probe intents, and ``gain``
+    Output: ``value = init_mean + init_std * gain * (r - mean(r))`` with ``r`` the head's output, the
+    mean taken over the tensor when it has an interchangeable axis (see :meth:`forward`). Once the
+    whole hypernetwork is built, :meth:`calibrate` rescales each head on probe intents, and ``gain``
     (learned, per tensor) starts at 1, so at the first step every generated weight block has the
     spectral norm of a fan-in-scaled random init, ``init_std * (sqrt(n_rows) + sqrt(n_cols))``,
     and every bias the spec's mean and std.
@@ -128,26 +152,39 @@ class GroupDecoders(nn.Module):
     def __init__(self, graph: NeuralGraph, d_node: int, d_edge: int) -> None:
         super().__init__()
         self.graph = graph
-        spec = graph.spec
         self.heads = nn.ModuleDict()
-        for p in spec.params:
-            d = d_edge if p.is_edge else d_node
-            head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, 1, bias=not self.centres(p)))
-            nn.init.normal_(head[1].weight, std=d**-0.5)
-            if head[1].bias is not None:
-                nn.init.zeros_(head[1].bias)
-            if self.centres(p):  # the tensor is centred: the LayerNorm's shift moves every entry alike
-                freeze_if_centred(head[0].bias, members=2)
+        for p in graph.spec.params:
+            if p.is_edge:
+                head: nn.Module = BilinearHead(d_node, d_edge)
+                if self.centres(p):
+                    head.shift.requires_grad_(False)
+            else:
+                head = nn.Sequential(nn.LayerNorm(d_node), nn.Linear(d_node, 1, bias=not self.centres(p)))
+                nn.init.normal_(head[1].weight, std=d_node**-0.5)
+                if head[1].bias is not None:
+                    nn.init.zeros_(head[1].bias)
+                if self.centres(p):  # the tensor is centred: the LayerNorm's shift moves every entry alike
+                    freeze_if_centred(head[0].bias, members=2)
             self.heads[key(p.name)] = head
-        self.log_gain = nn.ParameterDict({key(p.name): nn.Parameter(torch.zeros(())) for p in spec.params})
+        self.log_gain = nn.ParameterDict({key(p.name): nn.Parameter(torch.zeros(())) for p in graph.spec.params})
 
     def centres(self, p: ParamSpec) -> bool:
         """Whether tensor ``p`` is centred over its members (it has an interchangeable axis)."""
         return any(a.perm is not None for a in self.graph.spec.axes(p))
 
-    def raw(self, p: ParamSpec, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> Tensor:
-        state = edges[p.name] if p.is_edge else nodes[p.nodes[0]]
-        return self.heads[key(p.name)](state).squeeze(-1)
+    def state(self, nodes: dict[str, Tensor], node_set: str) -> Tensor:
+        """What a weight head reads of a node set: its states, centred over the members where they are
+        interchangeable (equivariant; read uncentred, the part every member shares dominated, and the
+        decoded rows of interchangeable neurons started as near-copies of each other)."""
+        h = nodes[node_set]
+        return centred(h) if not all(a.fixed for a in self.graph.spec.node_set(node_set).axes) else h
+
+    def raw(self, p: ParamSpec, nodes: dict[str, Tensor]) -> Tensor:
+        """The head's output for ``p``: ``(B, n_rows, n_cols)`` for a weight, ``(B, n)`` for a bias."""
+        head = self.heads[key(p.name)]
+        if p.is_edge:
+            return head(self.state(nodes, p.nodes[0]), self.state(nodes, p.nodes[1]))
+        return head(nodes[p.nodes[0]]).squeeze(-1)
 
     @torch.no_grad()
     def calibrate(self, raw_outputs: dict[str, Tensor]) -> None:
@@ -165,7 +202,11 @@ class GroupDecoders(nn.Module):
         for p in self.graph.spec.params:
             raw = raw_outputs[p.name]
             size = self.block_size(raw, p)
-            linear = self.heads[key(p.name)][1]
+            head = self.heads[key(p.name)]
+            if p.is_edge:
+                head.rescale(raw.mean(), size)
+                continue
+            linear = head[1]
             linear.weight /= size
             if linear.bias is not None:
                 linear.bias.copy_((linear.bias - raw.mean()) / size)
@@ -174,9 +215,8 @@ class GroupDecoders(nn.Module):
     def block_size(raw: Tensor, p: ParamSpec) -> Tensor:
         """Spectral norm per ``sqrt(n_rows) + sqrt(n_cols)`` of a centred weight block; std of a bias.
 
-        An output that no probe moves (a single bias the intent cannot reach, e.g. with ``anchor_only``
-        when the anchor is more rounds away than there are) is not rescaled: dividing by its ~0 spread
-        would give its head a gain of ~1e6, and the first step's gradient would blow the run up.
+        An output that no probe moves (a bias the intent cannot reach) is not rescaled: dividing by its
+        ~0 spread would give its head a gain of ~1e6, and the first step's gradient would blow the run up.
         """
         centred_raw = raw - raw.mean()
         if p.is_edge:
@@ -186,11 +226,11 @@ class GroupDecoders(nn.Module):
             size = centred_raw.std()
         return torch.where(size > 1e-4, size, torch.ones_like(size))
 
-    def forward(self, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> Theta:
+    def forward(self, nodes: dict[str, Tensor]) -> Theta:
         spec = self.graph.spec
         theta: Theta = {}
         for p in spec.params:
-            raw = self.raw(p, nodes, edges)
+            raw = self.raw(p, nodes)
             if self.centres(p):
                 # No shared shift of a whole tensor: a shift is one tied direction that moves every
                 # member at once (all hidden units' biases down -> every ReLU dead).
@@ -201,8 +241,8 @@ class GroupDecoders(nn.Module):
 
 
 def padded(pe: Tensor, width: int) -> Tensor:
-    """PE features zero-padded to ``width`` columns: ``(n, width)``."""
-    return torch.nn.functional.pad(pe, (0, width - pe.shape[1]))
+    """PE features zero-padded to ``width`` columns: ``(..., n, width)``."""
+    return torch.nn.functional.pad(pe, (0, width - pe.shape[-1]))
 
 
 def with_group(z: Tensor, index: int, groups: int) -> Tensor:
@@ -213,39 +253,25 @@ def with_group(z: Tensor, index: int, groups: int) -> Tensor:
 
 
 class SharedEncoders(nn.Module):
-    """The no-tying ablation: one node encoder and one edge encoder for every group; the group id is an
-    input feature. It enters beside the intent code (``[z || one-hot]``), not beside the members' PEs:
-    the endpoint codes are centred over a group's members, which would subtract a per-group constant."""
+    """The no-tying ablation: one node encoder for every group; the group id enters beside the intent code."""
 
-    def __init__(
-        self, graph: NeuralGraph, d_u: int, d_node: int, d_edge: int, node_sets: list[str] | None = None
-    ) -> None:
+    def __init__(self, graph: NeuralGraph, d_u: int, d_node: int) -> None:
         super().__init__()
         self.graph = graph
-        self.node_sets = graph.node_sets if node_sets is None else node_sets
-        pe = graph.node_pe
-        self.width = max(code.shape[1] for code in pe.values())
+        self.width = max(code.shape[1] for code in graph.node_pe.values())
         self.node = NodeEncoder(d_u + len(graph.node_sets), self.width, d_node)
-        self.edge = EdgeEncoder(d_u + len(graph.edge_blocks), self.width, self.width, d_edge)
-        freeze_if_centred(self.edge.rows.bias, members=min(pe[b.rows].shape[0] for b in graph.edge_blocks))
-        freeze_if_centred(self.edge.cols.bias, members=min(pe[b.cols].shape[0] for b in graph.edge_blocks))
 
-    def forward(self, z: Tensor, pe: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        g, w = self.graph, self.width
-        nodes = {
-            n: self.node(with_group(z, g.node_sets.index(n), len(g.node_sets)), padded(pe[n], w))
-            for n in self.node_sets
+    def forward(self, z: Tensor, pe: dict[str, Tensor]) -> dict[str, Tensor]:
+        g = self.graph
+        return {
+            n: self.node(with_group(z, i, len(g.node_sets)), padded(pe[n], self.width))
+            for i, n in enumerate(g.node_sets)
         }
-        edges = {
-            b.param: self.edge(with_group(z, i, len(g.edge_blocks)), padded(pe[b.rows], w), padded(pe[b.cols], w))
-            for i, b in enumerate(g.edge_blocks)
-        }
-        return nodes, edges
 
 
 class SharedDecoders(GroupDecoders):
-    """The no-tying ablation: one scalar head for all weight tensors and one for all biases. The tensor's id
-    is an input feature that scales the normalized state feature-wise, ``head(LN(s) * (1 + A one_hot))``
+    """The no-tying ablation: one bilinear head for all weight tensors and one head for all biases. The
+    tensor's id is an input feature that scales the normalized states feature-wise, ``LN(h) * (1 + A one_hot)``
     (a shift would be a per-tensor constant, which the per-tensor centring removes). Calibration (per
     tensor, as in :class:`GroupDecoders`) is a fixed affine map per tensor, kept in buffers."""
 
@@ -254,33 +280,30 @@ class SharedDecoders(GroupDecoders):
         self.graph = graph
         params = graph.spec.params
         self.ids = {p.name: i for i, p in enumerate(params)}
-        self.edge_norm, self.node_norm = nn.LayerNorm(d_edge), nn.LayerNorm(d_node)
-        self.edge_film = nn.Linear(len(params), d_edge, bias=False)
-        self.node_film = nn.Linear(len(params), d_node, bias=False)
-        self.edge_head, self.node_head = nn.Linear(d_edge, 1), nn.Linear(d_node, 1)
-        for film, head, d in ((self.edge_film, self.edge_head, d_edge), (self.node_film, self.node_head, d_node)):
-            nn.init.normal_(film.weight, std=1.0)  # tensors start different, as separate heads would
-            nn.init.normal_(head.weight, std=d**-0.5)
-            nn.init.zeros_(head.bias)
+        self.edge_head = BilinearHead(d_node, d_edge)
+        self.node_norm = nn.LayerNorm(d_node)
+        self.node_head = nn.Linear(d_node, 1)
+        self.film = nn.Linear(len(params), d_node, bias=False)
+        nn.init.normal_(self.film.weight, std=1.0)  # tensors start different, as separate heads would
+        nn.init.normal_(self.node_head.weight, std=d_node**-0.5)
+        nn.init.zeros_(self.node_head.bias)
         self.log_gain = nn.ParameterDict({key(p.name): nn.Parameter(torch.zeros(())) for p in params})
-        for is_edge, norm, head in ((True, self.edge_norm, self.edge_head), (False, self.node_norm, self.node_head)):
+        for is_edge, offsets in ((True, [self.edge_head.shift]), (False, [self.node_norm.bias, self.node_head.bias])):
             kind = [p for p in params if p.is_edge == is_edge]
             if kind and all(self.centres(p) for p in kind):  # a shared shift is removed from every tensor
-                freeze_if_centred(norm.bias, members=2)
-                freeze_if_centred(head.bias, members=2)
+                for offset in offsets:
+                    freeze_if_centred(offset, members=2)
         self.register_buffer("calib_shift", torch.zeros(len(params)))
         self.register_buffer("calib_scale", torch.ones(len(params)))
 
-    def raw(self, p: ParamSpec, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> Tensor:
-        state = edges[p.name] if p.is_edge else nodes[p.nodes[0]]
-        norm, film, head = (
-            (self.edge_norm, self.edge_film, self.edge_head)
-            if p.is_edge
-            else (self.node_norm, self.node_film, self.node_head)
-        )
+    def raw(self, p: ParamSpec, nodes: dict[str, Tensor]) -> Tensor:
         i = self.ids[p.name]
-        scale = 1 + film.weight[:, i]  # = film(one_hot(i))
-        return (head(norm(state) * scale).squeeze(-1) - self.calib_shift[i]) / self.calib_scale[i]
+        scale = 1 + self.film.weight[:, i]  # = film(one_hot(i))
+        if p.is_edge:
+            out = self.edge_head(self.state(nodes, p.nodes[0]) * scale, self.state(nodes, p.nodes[1]) * scale)
+        else:
+            out = self.node_head(self.node_norm(nodes[p.nodes[0]]) * scale).squeeze(-1)
+        return (out - self.calib_shift[i]) / self.calib_scale[i]
 
     @torch.no_grad()
     def calibrate(self, raw_outputs: dict[str, Tensor]) -> None:
@@ -297,76 +320,46 @@ def key(name: str) -> str:
 
 
 class TiedHypernetwork(Hypernetwork):
-    """Intent encoder -> group-tied encoders -> a mixer (subclass) -> group-tied decoders.
+    """Intent encoder -> group-tied node encoders -> a mixer of node states (subclass) -> group-tied decoders.
 
     Positional encodings are buffers (saved in every checkpoint, so a checkpoint always
     synthesizes the same weights for the same intent); with ``resample_pe`` they are redrawn at
-    every training step (an ablation) and the saved ones are used at evaluation.
+    every training step (an ablation) and the saved ones are used at evaluation. ``contract`` is the
+    task's declaration of how its intent meets the axes of ``spec`` (:class:`metagnn.intent.IntentContract`).
     """
 
-    def __init__(self, spec: TargetSpec, intent_dim: int, cfg, anchors: tuple[Anchor, ...] = ()) -> None:
-        # cfg: the subclass's config; anchors: the task's, used when cfg.pe_anchor is set
+    def __init__(
+        self, spec: TargetSpec, intent_dim: int, cfg: TiedConfig, contract: IntentContract = NO_CONTRACT
+    ) -> None:
         super().__init__()
         self.spec = spec
         self.cfg = cfg
         self.graph = NeuralGraph(spec, pe_dim=cfg.pe_dim, seed=cfg.pe_seed, max_cycles=cfg.pe_max_cycles)
         for n, pe in self.graph.node_pe.items():
             self.register_buffer(f"pe__{key(n)}", pe.clone())
+        self.contract = contract.check(spec, intent_dim) if cfg.intent_axes else NO_CONTRACT
         self.intent = nn.Sequential(
             nn.Linear(intent_dim, cfg.d_intent), nn.ReLU(), nn.Linear(cfg.d_intent, cfg.d_intent), nn.ReLU()
         )
-        # Without mixing rounds, node states are only read by the bias decoders.
-        needed = None if cfg.rounds else [n for n in self.graph.node_sets if self.graph.node_params[n]]
-        tied = getattr(cfg, "tie", True)  # False: the no-tying ablation (one shared encoder/decoder + group id)
-        encoders, decoders = (GroupEncoders, GroupDecoders) if tied else (SharedEncoders, SharedDecoders)
-        self.encoders = encoders(self.graph, cfg.d_intent, cfg.d_node, cfg.d_edge, needed)
+        encoders, decoders = (GroupEncoders, GroupDecoders) if cfg.tie else (SharedEncoders, SharedDecoders)
+        self.encoders = encoders(self.graph, cfg.d_intent, cfg.d_node)
         self.decoders = decoders(self.graph, cfg.d_node, cfg.d_edge)
-        self._pe_generator = torch.Generator().manual_seed(cfg.pe_seed + 1)
-        self.anchors = self._check_anchors(anchors, intent_dim) if cfg.pe_anchor else ()
-        if cfg.anchor_only and not cfg.pe_anchor:
-            raise ConfigError("anchor_only needs pe_anchor: without the anchor, the model would never see the intent")
-        # A ReLU MLP of the offset i - n per anchored node set: a step at any offset is two units.
-        self.anchor_encoders = nn.ModuleDict(
-            {key(a.node_set): mlp(a.width, cfg.d_node, cfg.d_node) for a in self.anchors}
+        self.pe_generator = torch.Generator().manual_seed(cfg.pe_seed + 1)
+        # Per related axis: a ReLU MLP of what each member is relative to the intent (a step at any
+        # offset is two units), and the frequencies of its smooth code at those relative values.
+        self.axis_encoders = nn.ModuleDict(
+            {key(a.node_set): mlp(a.width, cfg.d_node, cfg.d_node) for a in self.contract.axes}
         )
-        self.relative = self._relative_pe(cfg, tied)
-
-    def _check_anchors(self, anchors: tuple[Anchor, ...], intent_dim: int) -> tuple[Anchor, ...]:
-        if not anchors:
-            raise ConfigError("pe_anchor is set, but the task declares no intent anchor (Task.anchors is empty)")
-        for a in anchors:
-            a.check(self.spec, intent_dim)
-        if len({a.node_set for a in anchors}) < len(anchors):
-            raise ConfigError(f"intent anchors: one node set is anchored twice: {anchors}")
-        return tuple(anchors)
-
-    def _relative_pe(self, cfg, tied: bool) -> tuple[Anchor, ...]:
-        """With ``relative_pe``, the anchors whose node set is coded by offset, not index (and their frequencies)."""
-        if not getattr(cfg, "relative_pe", False):
-            return ()
-        if not cfg.pe_anchor or not tied:
-            raise ConfigError("relative_pe needs pe_anchor (it codes the anchored node sets) and tie: true")
-        gated = [a.node_set for a in self.anchors if a.gate is not None]
-        if gated:
-            raise ConfigError(f"relative_pe: the anchor on {gated} has a gate; where it is closed, no offset exists")
         generator = torch.Generator().manual_seed(cfg.pe_seed + 2)
-        for a in self.anchors:  # the smooth codes of axis_encoding, at offsets instead of indices
-            half = self.graph.node_pe[a.node_set].shape[1] // 2
+        for a in self.contract.axes:
+            half = cfg.pe_dim // 2
             omega = 2 * math.pi * cfg.pe_max_cycles * torch.rand(half, generator=generator, dtype=torch.float64)
             phase = 2 * math.pi * torch.rand(half, generator=generator, dtype=torch.float64)
             self.register_buffer(f"rpe__{key(a.node_set)}", torch.stack([omega, phase]).float())
-        return self.anchors
-
-    def relative_encoding(self, a: Anchor, u: Tensor) -> Tensor:
-        """PE of member ``i`` of ``a.node_set`` at offset ``i - coordinate``, per intent: ``(B, size, d_pe)``."""
-        size = self.graph.node_pe[a.node_set].shape[0]
-        omega, phase = getattr(self, f"rpe__{key(a.node_set)}")
-        angle = (a.features(u, size)[..., 0] / max(size - 1, 1))[..., None] * omega + phase
-        return torch.cat([angle.cos(), angle.sin()], dim=-1)
 
     def positional_encodings(self) -> dict[str, Tensor]:
         if self.training and self.cfg.resample_pe:
-            fresh = self.graph.sample_encodings(self._pe_generator)
+            fresh = self.graph.sample_encodings(self.pe_generator)
             return {n: pe.to(self.pe_device) for n, pe in fresh.items()}
         return {n: getattr(self, f"pe__{key(n)}") for n in self.graph.node_sets}
 
@@ -374,44 +367,49 @@ class TiedHypernetwork(Hypernetwork):
     def pe_device(self) -> torch.device:
         return getattr(self, f"pe__{key(self.graph.node_sets[0])}").device
 
-    def mix(self, nodes: dict[str, Tensor], edges: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    def mix(self, nodes: dict[str, Tensor]) -> dict[str, Tensor]:
         raise NotImplementedError
 
-    def calibrate(self, intent_dim: int) -> None:
-        """Data-independent output calibration on random probe intents (call at the end of ``__init__``)."""
-        probe = torch.randn(16, intent_dim, generator=torch.Generator().manual_seed(self.cfg.pe_seed))
-        # Probes go through in chunks of at most 2**20 edges (the 16 at once up to ~65k edges), so
-        # that construction never holds more edge states than a training step: each intent is
-        # processed independently, so chunking changes nothing but memory (with resample_pe, each
-        # chunk draws its own PEs: the probes then also average over PE draws).
-        chunk = max(1, min(len(probe), 2**20 // max(1, self.graph.num_edges)))
-        parts: dict[str, list[Tensor]] = {p.name: [] for p in self.spec.params}
-        with torch.no_grad():
-            for u in probe.split(chunk):
-                nodes, edges = self.mix(*self.encode(u))
-                for p in self.spec.params:
-                    parts[p.name].append(self.decoders.raw(p, nodes, edges))
-                del nodes, edges
-        self.decoders.calibrate({name: torch.cat(v) for name, v in parts.items()})
+    def freeze_shared_offsets(self, last_offsets: dict[str, Tensor]) -> None:
+        """Freeze the last round's additive offset of each node set that only centring weight heads read
+        (interchangeable members and no bias of their own): the centring removes it (see :func:`freeze_if_centred`).
+        ``last_offsets`` maps node sets to the bias of the last linear map that writes their final states."""
+        for n, offset in last_offsets.items():
+            s = self.spec.node_set(n)
+            if not all(a.fixed for a in s.axes) and not self.graph.node_params[n]:
+                freeze_if_centred(offset, members=s.size)
 
-    def encode(self, u: Tensor) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """Initial node and edge states."""
-        # anchor_only: every intent gets the same code, so the intent enters through the anchors alone,
-        # as offsets that seen intents have already shown (an unseen n is no new input to any module).
-        private = [a.feature for a in self.anchors if a.private]
-        seen = u.index_fill(1, torch.tensor(private, device=u.device), 0.0) if private else u
-        z = self.intent(torch.zeros_like(u) if self.cfg.anchor_only else seen)
+    def calibrate(self, intent_dim: int) -> None:
+        """Data-independent output calibration on random probe intents (call at the end of ``__init__``).
+
+        A modulus feature of a probe is drawn so that the modulus lies in ``2..span`` (a random normal
+        value could put it near 0, where the members' ratios explode)."""
+        generator = torch.Generator().manual_seed(self.cfg.pe_seed)
+        probe = torch.randn(16, intent_dim, generator=generator)
+        for a in self.contract.axes:
+            if a.kind == "modulus":
+                span = a.span if a.span is not None else self.spec.node_set(a.node_set).size
+                c = 2 + (span - 2) * torch.rand(16, generator=generator)
+                probe[:, a.feature] = (c - a.origin) / a.scale
+        with torch.no_grad():
+            nodes = self.mix(self.encode(probe))
+            raw = {p.name: self.decoders.raw(p, nodes) for p in self.spec.params}
+        self.decoders.calibrate(raw)
+
+    def encode(self, u: Tensor) -> dict[str, Tensor]:
+        """Initial node states ``{node set: (B, n, d_node)}``; the intent contract is read here and only here."""
         pe = self.positional_encodings()
-        for a in self.relative:  # relative_pe: members coded by their offset from the intent, per intent
-            pe[a.node_set] = self.relative_encoding(a, u)
-        nodes, edges = self.encoders(z, pe)
-        for a in self.anchors:
-            if a.node_set in nodes:  # (a node set that no decoder or mixer reads is not encoded)
-                h = nodes[a.node_set]
-                nodes[a.node_set] = h + self.anchor_encoders[key(a.node_set)](a.features(u, h.shape[1]))
-        return nodes, edges
+        for a in self.contract.axes:  # members coded relative to the intent, per intent
+            value = a.code_value(u, pe[a.node_set].shape[0])
+            if value is not None:
+                omega, phase = getattr(self, f"rpe__{key(a.node_set)}")
+                angle = value[..., None] * omega + phase
+                pe[a.node_set] = torch.cat([angle.cos(), angle.sin()], dim=-1)
+        nodes = self.encoders(self.intent(self.contract.intent_code(u)), pe)
+        for a in self.contract.axes:
+            h = nodes[a.node_set]
+            nodes[a.node_set] = h + self.axis_encoders[key(a.node_set)](a.features(u, h.shape[1]))
+        return nodes
 
     def synthesize(self, u: Tensor) -> Theta:
-        nodes, edges = self.encode(u)
-        nodes, edges = self.mix(nodes, edges)
-        return self.decoders(nodes, edges)
+        return self.decoders(self.mix(self.encode(u)))

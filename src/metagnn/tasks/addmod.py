@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from metagnn.errors import IntentError
+from metagnn.intent import AxisRelation, IntentContract
 from metagnn.registry import TASKS
 from metagnn.spec import TargetSpec, build_target
 from metagnn.tasks.base import Task
@@ -55,6 +56,15 @@ class AddMod(Task):
                     f"addmod: train_fraction={cfg.train_fraction} leaves p={p} without train or test pairs"
                 )
         self._spec = build_target("transformer", vocab=cfg.vocab + 1, n_ctx=3, n_classes=cfg.vocab, **cfg.target)
+        # p is the modulus of the number tokens (not of the "=" token, the last one) and of the classes
+        # (feature 0 is p / vocab): token a is coded by a / p, and p reaches the model through them alone.
+        self.contract = IntentContract(
+            (
+                AxisRelation("tokens", "modulus", feature=0, scale=cfg.vocab, span=cfg.vocab),
+                AxisRelation("classes", "modulus", feature=0, scale=cfg.vocab),
+            ),
+            code=False,
+        )
         self._pairs: dict[int, tuple[Tensor, Tensor]] = {}
 
     # --- intents -------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from metagnn.errors import IntentError
-from metagnn.graph import Anchor
+from metagnn.intent import NO_CONTRACT, IntentContract
 from metagnn.spec import TargetSpec
 
 Intent = Hashable
@@ -25,7 +25,7 @@ class Task:
 
     name: str = ""
     Config: type
-    anchors: tuple[Anchor, ...] = ()  # where the intent is a coordinate on an axis of the target (graph.Anchor)
+    contract: IntentContract = NO_CONTRACT  # how the intent meets the axes of the target (metagnn.intent)
 
     def __init__(self, cfg: Any) -> None:
         """Keep ``cfg``; the splits are its ``train`` / ``val`` / ``ood`` / ``extrapolation`` lists, checked."""

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from metagnn.errors import IntentError
-from metagnn.graph import Anchor
+from metagnn.intent import AxisRelation, IntentContract
 from metagnn.registry import TASKS
 from metagnn.spec import TargetSpec, build_target
 from metagnn.tasks.base import Task
@@ -40,7 +40,9 @@ class SumFirstConfig:
 class SumFirst(Task):
     name = "sumfirst"
     Config = SumFirstConfig
-    anchors = (Anchor("input", feature=0, scale=N_DIGITS),)  # feature 0 is n / 16, and n counts input positions
+    # n counts input positions (feature 0 is n / 16): input i is coded by its offset i - n, and n reaches
+    # the model through the inputs alone (an unseen n is then no new intent code).
+    contract = IntentContract((AxisRelation("input", "position", feature=0, scale=N_DIGITS),), code=False)
 
     def __init__(self, cfg: SumFirstConfig) -> None:
         if cfg.test_examples < 1:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from metagnn.errors import ConfigError, IntentError
-from metagnn.graph import Anchor
+from metagnn.intent import AxisRelation, IntentContract
 from metagnn.registry import TASKS
 from metagnn.spec import TargetSpec, build_target
 from metagnn.tasks.arc1d.generator import sample_pair
@@ -49,12 +49,6 @@ class Arc1DConfig:
     test_examples: int = 512
     split_seed: int = 0
     target: dict[str, Any] = field(default_factory=lambda: {"d_model": 32, "n_heads": 4, "d_mlp": 64, "n_layers": 2})
-    # Anchor shift's signed displacement on the positions too (read by models built with pe_anchor):
-    # "none"; "with_k": shift's k also stays in the intent code; "only": k reaches the model as offsets alone.
-    shift_anchor: str = "none"
-    # Anchor it on the target's attention offsets as well (needs target "rel_bias": true): offset
-    # j - i is then also encoded by j - i + s, which is 0 where query i reads the cell it copies.
-    offset_anchor: bool = False
 
 
 def encode_rows(rows: Sequence[Sequence[int]], width: int, fill: int = PAD) -> Tensor:
@@ -69,15 +63,6 @@ def encode_rows(rows: Sequence[Sequence[int]], width: int, fill: int = PAD) -> T
 class Arc1D(Task):
     name = "arc1d"
     Config = Arc1DConfig
-    # recolour's k is an output colour: feature 7 is k / 9, feature 5 the recolour one-hot (the gate)
-    anchors: tuple[Anchor, ...] = (Anchor("classes", feature=7, scale=9, gate=RULES.index("recolour")),)
-    # shift-forward-k / shift-inverse-k move every cell by s = +k / -k: feature 8 is s / 4, feature 0
-    # the shift one-hot (the gate). Position i is then also encoded by i - s, so "attend to the cell s
-    # to the left" is one function of the offset for every s, seen or not (opt-in: Arc1DConfig.shift_anchor).
-    SHIFT_ANCHORS = {
-        "with_k": Anchor("positions", feature=8, scale=4, gate=RULES.index("shift")),
-        "only": Anchor("positions", feature=8, scale=4, gate=RULES.index("shift"), private=True),
-    }
 
     def __init__(self, cfg: Arc1DConfig) -> None:
         if not 7 <= cfg.min_length <= cfg.width:
@@ -86,19 +71,19 @@ class Arc1D(Task):
             )
         if cfg.test_examples < 1:
             raise ConfigError(f"arc1d: test_examples must be positive, got {cfg.test_examples}")
-        if cfg.shift_anchor not in ("none", *self.SHIFT_ANCHORS):
-            raise ConfigError(f"arc1d: shift_anchor must be none, with_k or only, got {cfg.shift_anchor!r}")
-        if cfg.shift_anchor != "none":
-            self.anchors = (*type(self).anchors, self.SHIFT_ANCHORS[cfg.shift_anchor])
-        if cfg.offset_anchor:
-            if cfg.target.get("rel_bias") is not True:
-                raise ConfigError(
-                    'arc1d: offset_anchor anchors the shift on attention offsets: set target "rel_bias": true'
-                )
-            # member m of "offsets" is j - i = m - (width - 1); query i copies j = i - s: member width - 1 - s
-            offsets = Anchor("offsets", feature=8, scale=-4, gate=RULES.index("shift"),
-                             private=cfg.shift_anchor == "only", origin=cfg.width - 1)  # fmt: skip
-            self.anchors = (*self.anchors, offsets)
+        # recolour's k is an output colour (feature 7 is k / 9; the recolour one-hot is the gate). shift's
+        # signed displacement s = +-k (feature 8 is s / 4; the shift one-hot is the gate) is a position on
+        # the cells, i - s, and, with the target's attention offsets (rel_bias), on those: member m is offset
+        # j - i = m - (width - 1), and query i copies j = i - s, member width - 1 - s. s reaches the model
+        # only through them (private): an unseen shift is no new intent code.
+        shift = {"feature": 8, "gate": RULES.index("shift"), "private": True}
+        axes = [
+            AxisRelation("classes", "position", feature=7, scale=9, gate=RULES.index("recolour")),
+            AxisRelation("positions", "position", scale=4, **shift),
+        ]
+        if cfg.target.get("rel_bias") is True:
+            axes.append(AxisRelation("offsets", "position", scale=-4, origin=cfg.width - 1, **shift))
+        self.contract = IntentContract(tuple(axes))
         for split in ("train", "val", "ood", "extrapolation"):  # canonical text, so splits compare exactly
             setattr(cfg, split, [self.parse_intent(t) for t in getattr(cfg, split)])
         super().__init__(cfg)
@@ -124,9 +109,8 @@ class Arc1D(Task):
 
     def intent_features(self, intents: Sequence[str]) -> Tensor:
         """Per intent: one-hot rule (6), direction (+1 / -1), ``k / 9``, signed shift ``+-k / 4``, and
-        ``cos, sin`` of ``2 pi k / 9`` and ``4 pi k / 9`` (all 0 for rules without k; for shift with
-        ``shift_anchor: "only"``, all 0 but the signed shift, which the model's intent encoder does not
-        see). Shape ``(B, 13)``."""
+        ``cos, sin`` of ``2 pi k / 9`` and ``4 pi k / 9`` (all 0 for rules without k; for shift all 0 but
+        the signed shift, which reaches the model through the target's axes only). Shape ``(B, 13)``."""
         rows = []
         for key in intents:
             rule, direction, k = parse_intent(key)
@@ -134,7 +118,7 @@ class Arc1D(Task):
             onehot = [float(rule == r) for r in RULES]
             if k is None:
                 kf = [0.0] * 6
-            elif rule == "shift" and self.cfg.shift_anchor == "only":  # s / 4 only, for the anchor (private)
+            elif rule == "shift":  # s / 4 only, for the axes (private)
                 kf = [0.0, sign * k / 4, 0.0, 0.0, 0.0, 0.0]
             else:
                 a = 2 * math.pi * k / 9
