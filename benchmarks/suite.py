@@ -109,7 +109,7 @@ class TrainingStep:
         self.task, self.intents, self.examples = task, intents, examples
         torch.manual_seed(seed)
         t0 = time.perf_counter()
-        self.model = build_model(model_name, task.spec, task.intent_dim, model_config, anchors=task.anchors)
+        self.model = build_model(model_name, task.spec, task.intent_dim, model_config, contract=task.contract)
         self.build_s = time.perf_counter() - t0
         self.model.train()
         self.opt = build_optimizer(self.model, 1e-4, 0.01, next(self.model.parameters()).device)  # as in training
@@ -222,7 +222,7 @@ def synthesis(
     for m in models:
         torch.manual_seed(0)
         built[m] = build_model(
-            m, task.spec, task.intent_dim, cfg.get("models", {}).get(m, {}), anchors=task.anchors
+            m, task.spec, task.intent_dim, cfg.get("models", {}).get(m, {}), contract=task.contract
         ).eval()
     counter = {"i": 0}
 
@@ -293,7 +293,7 @@ def synthesis_batches(
     pool = intents_of(task)
     torch.manual_seed(0)
     net = build_model(
-        model, task.spec, task.intent_dim, cfg.get("models", {}).get(model, {}), anchors=task.anchors
+        model, task.spec, task.intent_dim, cfg.get("models", {}).get(model, {}), contract=task.contract
     ).eval()
 
     def per_batch(b: int) -> Callable[[], float]:
