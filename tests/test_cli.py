@@ -57,6 +57,19 @@ def test_train_writes_a_complete_run_folder(run_dir: Path) -> None:
         assert key in metrics["provenance"]
     tensors = load_file(str(run_dir / "checkpoint.safetensors"))
     assert any(k.startswith("best.") for k in tensors) and "rng.data" in tensors
+    # SPEC 3b: the headline is the last step; the selected weights' figures stand beside it, labelled
+    assert metrics["weights"] == "last" and metrics["selected"]["step"] == metrics["best_step"]
+    assert set(metrics["selected"]["per_intent"]) == set(metrics["per_intent"])
+    # the learning curves: every evaluation scored the held-out splits; the OOD one is never used to select
+    assert [h["step"] for h in metrics["history"]] == [6, 12]
+    assert all(0 <= h["ood_accuracy"] <= 1 and 0 <= h["val_accuracy"] <= 1 for h in metrics["history"])
+
+
+def test_summarize_plots_the_learning_curves(run_dir: Path, tmp_path: Path, capsys) -> None:
+    """``summarize --plot`` draws validation and OOD accuracy against the step from the runs' histories."""
+    assert main(["summarize", str(run_dir), "--plot", str(tmp_path / "plots")]) == 0
+    assert f"plot: {tmp_path / 'plots' / 'addmod-curves.png'}" in capsys.readouterr().out
+    assert (tmp_path / "plots" / "addmod-curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_eval_json_scores_any_prime_in_the_vocabulary(run_dir: Path, capsys: pytest.CaptureFixture) -> None:
@@ -303,7 +316,8 @@ def test_a_leftover_world_size_is_a_clear_error(tmp_path: Path, config: str, mon
     assert "launch with torchrun" in capsys.readouterr().err
 
 
-def test_eval_weights_last_reads_the_last_steps_weights_not_the_selected_ones(run_dir: Path, capsys) -> None:
+def test_eval_reads_the_last_steps_weights_and_weights_best_the_selected_ones(run_dir: Path, capsys) -> None:
+    """SPEC 3b: the last step's weights are the default everywhere; ``--weights best`` reads the selected ones."""
     from metagnn.checkpoint import CHECKPOINT, load_tensors, save_tensors, unprefixed
 
     tensors, state = load_tensors(run_dir / CHECKPOINT)
@@ -315,9 +329,9 @@ def test_eval_weights_last_reads_the_last_steps_weights_not_the_selected_ones(ru
         expected = unprefixed(prefix, tensors)
         assert all(torch.equal(v, expected[k]) for k, v in model.state_dict().items()), weights
     capsys.readouterr()
-    assert main(["eval", str(run_dir), "--weights", "last", "--json"]) == 0
-    last = json.loads(capsys.readouterr().out)
     assert main(["eval", str(run_dir), "--json"]) == 0
+    last = json.loads(capsys.readouterr().out)
+    assert main(["eval", str(run_dir), "--weights", "best", "--json"]) == 0
     best = json.loads(capsys.readouterr().out)
     assert (last["weights"], best["weights"]) == ("last", "best")
     assert last["per_intent"] != best["per_intent"]
@@ -327,7 +341,7 @@ def test_eval_weights_last_reads_the_last_steps_weights_not_the_selected_ones(ru
         assert main(["synthesize", str(run_dir), "--intent", "13", "--out", str(out), "--weights", weights]) == 0
         programs[weights] = load_file(out)
     assert any(not torch.equal(v, programs["last"][k]) for k, v in programs["best"].items())
-    with pytest.raises(ConfigError, match="weights must be one of best, last"):
+    with pytest.raises(ConfigError, match="weights must be one of last, best"):
         load_run(run_dir, weights="final")
 
 

@@ -228,11 +228,12 @@ def test_reproduce_refuses_to_run_under_torchrun(tmp_path: Path, monkeypatch) ->
     assert not (tmp_path / "run").exists()
 
 
-def test_reproduce_weights_last_judges_the_same_runs_again_with_their_last_steps(
+def test_reproduce_weights_best_judges_the_same_runs_again_with_their_selected_steps(
     configs: Path, tmp_path: Path, capsys
 ) -> None:
-    """``--weights last`` trains nothing, scores each run with its ``model.*`` weights (as ``eval --weights
-    last`` does) and writes ``results-last.*`` beside the default report, which it leaves alone."""
+    """The default report holds every run's last step (as metrics.json does); ``--weights best`` trains nothing,
+    scores each run with its ``best.*`` weights (as ``eval --weights best`` does) and writes
+    ``results-best.*`` beside the default report, which it leaves alone."""
     from metagnn.checkpoint import load_tensors, save_tensors
 
     out = tmp_path / "repro"
@@ -240,20 +241,23 @@ def test_reproduce_weights_last_judges_the_same_runs_again_with_their_last_steps
             "--seeds", "1", "--no-progress"]  # fmt: skip
     assert main(argv) == 0
     run_dir = out / "sumfirst" / "flat" / "seed0"
-    tensors, state = load_tensors(run_dir / CHECKPOINT)  # make the last step's weights certainly differ
-    save_tensors(run_dir / CHECKPOINT, {k: v + 1 if k.startswith("model.") and v.is_floating_point() else v
+    (headline,) = json.loads((out / "results.json").read_text())["rows"]
+    assert headline["per_intent"] == json.loads((run_dir / "metrics.json").read_text())["per_intent"]
+    assert "each run's last step" in (out / "results.md").read_text()
+    tensors, state = load_tensors(run_dir / CHECKPOINT)  # make the selected weights certainly differ
+    save_tensors(run_dir / CHECKPOINT, {k: v + 1 if k.startswith("best.") and v.is_floating_point() else v
                                         for k, v in tensors.items()}, state)  # fmt: skip
-    best, saved = (out / "results.json").read_text(), (run_dir / CHECKPOINT).read_bytes()
+    last, saved = (out / "results.json").read_text(), (run_dir / CHECKPOINT).read_bytes()
     capsys.readouterr()
-    assert main([*argv, "--weights", "last"]) == 0
+    assert main([*argv, "--weights", "best"]) == 0
     assert "reusing the finished run" in capsys.readouterr().out
-    assert (out / "results.json").read_text() == best and (out / "sumfirst-ood-last.png").exists()
-    (row,) = json.loads((out / "results-last.json").read_text())["rows"]
-    assert main(["eval", str(run_dir), "--weights", "last", "--json"]) == 0
+    assert (out / "results.json").read_text() == last and (out / "sumfirst-ood-best.png").exists()
+    (row,) = json.loads((out / "results-best.json").read_text())["rows"]
+    assert main(["eval", str(run_dir), "--weights", "best", "--json"]) == 0
     expected = json.loads(capsys.readouterr().out)
-    assert row["weights"] == "last" and row["per_intent"] == expected["per_intent"]
-    assert row["per_intent"] != json.loads(best)["rows"][0]["per_intent"]
-    assert "each run's last step" in (out / "results-last.md").read_text()
+    assert row["weights"] == "best" and row["per_intent"] == expected["per_intent"]
+    assert row["per_intent"] != headline["per_intent"]
+    assert "the step validation selected" in (out / "results-best.md").read_text()
     assert (run_dir / CHECKPOINT).read_bytes() == saved  # judged, not retrained
 
 

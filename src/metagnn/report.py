@@ -68,6 +68,39 @@ def plot_per_intent(rows: list[dict[str, Any]], path: Path, split: str = "ood") 
     return path
 
 
+def plot_curves(rows: list[dict[str, Any]], path: Path) -> Path | None:
+    """Learning curves: validation (dashed) and OOD (solid) accuracy against the optimizer step, one colour per
+    model, the mean over its runs. ``None`` (nothing drawn) when no run's history holds OOD accuracies."""
+    by_model: dict[str, list[list[dict[str, Any]]]] = defaultdict(list)
+    for r in rows:
+        history = [h for h in r.get("history", []) if h.get("ood_accuracy") is not None]
+        if history:
+            by_model[r["model"]].append(history)
+    if not by_model:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for m, (model, histories) in enumerate(by_model.items()):
+        steps = sorted(set.intersection(*({h["step"] for h in hist} for hist in histories)))
+        for key, style in (("ood_accuracy", "-"), ("val_accuracy", "--")):
+            ys = [mean(next(h[key] for h in hist if h["step"] == s) or 0.0 for hist in histories) for s in steps]
+            label = f"{model} ({'OOD' if key == 'ood_accuracy' else 'val'}, {len(histories)} run(s))"
+            ax.plot(steps, ys, style, color=f"C{m}", label=label)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("exact-match accuracy (mean over intents)")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
+    return path
+
+
 def mean_std(runs: list[dict[str, Any]], key: str) -> str:
     """``mean ± sample std`` of ``key`` over the runs that have it (one run: its value; none: a dash)."""
     vals = [r[key] for r in runs if key in r]

@@ -115,13 +115,13 @@ def run_grid(
 
 
 def write_report(
-    rows: list[dict[str, Any]], out: Path, command: str, wall_time: float, weights: str = "best"
+    rows: list[dict[str, Any]], out: Path, command: str, wall_time: float, weights: str = "last"
 ) -> dict[str, Path]:
     """``results.json``, ``results.md`` (SPEC 3b's columns beside the paper's OOD) and per-task plots.
 
-    With ``weights="last"`` (rows judged with the last step's weights) every file name gets ``-last``.
+    With ``weights="best"`` (rows judged with the weights validation selected) every file name gets ``-best``.
     """
-    tag = "" if weights == "best" else f"-{weights}"
+    tag = "" if weights == "last" else f"-{weights}"
     by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_task[r["task"]].append(r)
@@ -142,9 +142,9 @@ def write_report(
         "",
         "Weights: "
         + (
-            "the step validation selected (SPEC 3b)."
-            if weights == "best"
-            else "each run's last step (no selection; `--weights last`)."
+            "each run's last step (SPEC 3b: a budget fixed in advance, no step selected)."
+            if weights == "last"
+            else "the step validation selected (`--weights best`; beside the headline, not instead of it)."
         ),
         "",
         table,

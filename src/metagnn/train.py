@@ -2,7 +2,8 @@
 
 End to end through the program's output: per step, sample intents and examples, synthesize
 weights (hypernetworks) or predict directly (Direct), take the task loss, step AdamW. Validation
-accuracy picks the best step; the OOD intents are never looked at here.
+accuracy picks a step for the labelled "selected" figures (SPEC 3b: the headline is the last step); the
+OOD intents are scored at each evaluation for the learning curves and never read by any decision here.
 
 The same loop runs under ``torchrun`` (see :mod:`metagnn.distributed`). SIGINT / SIGTERM stop it
 at the next step boundary with a checkpoint of that step, so an interrupted run loses nothing.
@@ -262,9 +263,15 @@ def _train(
 
     def validate(step: int) -> None:
         nonlocal best_weights
-        val = evaluate(judged, task, dev, splits=["val"]).get("val_accuracy") if task.splits["val"] else None
+        # Every held-out split is scored for the learning curves (metagnn summarize --curves); only the
+        # validation accuracy is ever read below.
+        scored = evaluate(judged, task, dev, splits=[s for s in ("val", "ood", "extrapolation") if task.splits[s]])
+        val = scored.get("val_accuracy")
+        curves = {
+            f"{s}_accuracy": scored[f"{s}_accuracy"] for s in ("ood", "extrapolation") if f"{s}_accuracy" in scored
+        }
         state["history"].append(
-            {"step": step, "val_accuracy": val, "loss": running_loss, "train_accuracy": running_acc}
+            {"step": step, "val_accuracy": val, **curves, "loss": running_loss, "train_accuracy": running_acc}
         )
         score = val if val is not None else float(step)  # without validation intents: the last step
         tolerance = cfg.select_tolerance
@@ -378,12 +385,17 @@ def finish(
     state: dict[str, Any],
     best_weights: dict[str, torch.Tensor] | None,
 ) -> dict[str, Any]:
-    """Evaluate the selected (best-validation) weights on every split and write ``metrics.json``."""
+    """Evaluate the last step's weights on every split (the headline, SPEC 3b) and write ``metrics.json``.
+
+    The weights validation selected are evaluated too, under ``"selected"`` (labelled, beside the headline)."""
+    metrics = evaluate(model, task, dev)
     if best_weights is not None:
         model.load_state_dict(best_weights)
-    metrics = evaluate(model, task, dev)
+        selected = evaluate(model, task, dev)
+        metrics["selected"] = {"step": state["best_step"], **selected}
     metrics.update(
         {
+            "weights": "last",
             "task": run.task,
             "model": run.model,
             "seed": run.seed,
@@ -404,14 +416,14 @@ def finish(
     return metrics
 
 
-WEIGHTS = ("best", "last")
+WEIGHTS = ("last", "best")
 
 
-def load_run(path: Path | str, device: str | None = None, weights: str = "best") -> tuple[RunConfig, Task, Model]:
+def load_run(path: Path | str, device: str | None = None, weights: str = "last") -> tuple[RunConfig, Task, Model]:
     """Rebuild a run's task and model from its folder alone.
 
-    ``weights="best"``: the weights validation selected (the moving average's, with ``ema``);
-    ``"last"``: the model's own weights at the last step trained.
+    ``weights="last"``: the model's own weights at the last step trained (the headline, SPEC 3b);
+    ``"best"``: the weights validation selected (the moving average's, with ``ema``).
     """
     if weights not in WEIGHTS:
         raise ConfigError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
