@@ -90,17 +90,22 @@ def test_eval_matches_the_metrics_written_at_the_end_of_training(run_dir: Path, 
     assert out["per_intent"] == metrics["per_intent"]
 
 
-def test_synthesized_program_loads_without_the_run_folder(run_dir: Path, tmp_path: Path) -> None:
-    """``synthesize`` writes one program that a plain nn.Module reproduces exactly."""
+def test_synthesized_program_loads_without_the_run_folder(run_dir: Path, tmp_path: Path, capsys) -> None:
+    """``synthesize`` writes one program that a plain nn.Module reproduces exactly, and prints its exact-match
+    accuracy, which is what the loaded module scores on every sum of the (unseen) prime."""
     path = tmp_path / "add13.safetensors"
+    capsys.readouterr()
     assert main(["synthesize", str(run_dir), "--intent", "13", "--out", str(path)]) == 0
+    printed = float(capsys.readouterr().out.strip().rsplit(" ", 1)[1])
     net = load_program(path)
     assert isinstance(net, torch.nn.Module) and net.info["intent"] == "13"
     _, task, model = load_run(run_dir)
-    x, _ = task.test_set(13)
+    x, y = task.test_set(13)
+    assert len(x) == 13 * 13
     with torch.no_grad():
         expected = model(task.intent_features([13]), x[None])[0]
         assert torch.allclose(net(x), expected, atol=1e-5)
+        assert printed == pytest.approx((net(x)[:, :13].argmax(-1) == y).float().mean().item(), abs=1e-3)
 
 
 @pytest.mark.parametrize(
