@@ -165,12 +165,17 @@ def test_analysis_of_the_closed_form_network() -> None:
     assert r["excluded_loss"] > r["restricted_loss"]
 
 
-def test_fit_rate_and_quadratic_recover_their_generators() -> None:
+@pytest.mark.parametrize(("k0", "c"), [(0, 0.027), (3, 0.0), (1, 0.02)])
+def test_fit_rate_and_quadratic_recover_their_generators(k0: int, c: float) -> None:
+    """Both kinds of frequency rule seen in synthesized adders are recovered: a fixed angle per token
+    (k0 = 0, c > 0) and a fixed number of turns over Z_p (k0 > 0, c = 0, the modulus-coded networks)."""
     primes = [5, 7, 11, 17, 19, 31, 37, 41, 47, 59, 67, 73, 79, 83, 101, 103, 109, 113]
-    ks = [max(1, round(0.027 * p)) for p in primes]
-    rate, matched = fit_rate(primes, ks)
+    ks = [max(1, round(k0 + c * p)) for p in primes]
+    offset, rate, matched = fit_rate(primes, ks)
     assert matched == len(primes)
-    assert [max(1, round(rate * p)) for p in primes] == ks
+    assert [max(1, round(offset + rate * p)) for p in primes] == ks
+    if c == 0:
+        assert (offset, rate) == (k0, 0.0)
     coef = fit_quadratic(primes, [2.0 - 3.0 * (2 * math.pi / p) + 0.5 * (2 * math.pi / p) ** 2 for p in primes])
     assert coef == pytest.approx([2.0, -3.0, 0.5], abs=1e-6)
 
@@ -290,7 +295,7 @@ def test_cli_analyze_clock_and_closed_form(tmp_path: Path, capsys: pytest.Captur
     form = json.loads(coeffs.read_text())
     assert form["form"] == FORM and form["fitted_on"]["primes"] == [5, 7, 11]
     rep = json.loads(report.read_text())
-    assert rep["coefficients"] == 7 and set(rep["primes"]) == {"3", "5", "7", "11", "13"}
+    assert rep["coefficients"] == 8 and set(rep["primes"]) == {"3", "5", "7", "11", "13"}
     assert rep["unseen"]["closed_form"] == 1.0  # p = 3 from the coefficients alone
 
 

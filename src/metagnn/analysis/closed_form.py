@@ -2,15 +2,18 @@
 
 What the clock analysis finds in the networks a hypernetwork synthesizes (docs/analysis.md): the
 token embedding ``W_E[:p]`` is one clean circle, ``a -> r_E(p) (cos w a, sin w a)`` with
-``w = 2 pi k(p) / p``, and the frequency follows ``k(p) = round(c p)`` for one constant ``c``: the
-clock turns by a nearly fixed angle ``2 pi c`` per token whatever ``p`` is, snapped to a whole
-number of turns over ``Z_p``. The closed form keeps exactly that and nothing of the checkpoint:
+``w = 2 pi k(p) / p``, and the frequency follows ``k(p) = max(1, round(k0 + c p))``. Networks whose
+tokens are coded by ``a / p`` (the modulus declaration) turn a fixed number ``k0`` of times over
+``Z_p`` whatever ``p`` is (``c = 0``); networks that coded tokens by ``a`` alone turned by a nearly
+fixed angle ``2 pi c`` per token, snapped to a whole number of turns (``k0 = 0``). The closed form
+keeps exactly that and nothing of the checkpoint:
 
-- **fitted on the seen primes** (7 numbers): the rate ``c`` (the ``c`` for which ``round(c p)``
-  matches the PCA frequency of the most seen primes, least squares among ties), and the radii
-  ``r_E(p)``, ``r_U(p)`` of the embedding and unembedding circles at that frequency, each a
-  quadratic in ``x = 2 pi / p`` (least squares). With ``rounding: false`` the frequency is the
-  unsnapped ``w = 2 pi c`` (what a smooth map ``p -> theta`` produces between two integers).
+- **fitted on the seen primes** (8 numbers): the offset ``k0`` and rate ``c`` (the pair for which the
+  rule matches the PCA frequency of the most seen primes; least squares among ties, then the smallest
+  ``|c|``), and the radii ``r_E(p)``, ``r_U(p)`` of the embedding and unembedding circles at that
+  frequency, each a quadratic in ``x = 2 pi / p`` (least squares). With ``rounding: false`` the
+  frequency is the unsnapped ``w = 2 pi (k0 / p + c)`` (what a smooth map ``p -> theta`` produces
+  between two integers).
 - **fixed by construction** (no coefficients): a readout that turns the circle into the answer
   (Zhong et al.'s "pizza", which needs only uniform attention and ReLU neurons):
 
@@ -48,18 +51,23 @@ from metagnn.spec import TargetSpec, Theta, build_target
 from metagnn.tasks import Task
 from metagnn.train import load_run
 
-FORM = "clock-pizza-v1"
+FORM = "clock-pizza-v2"
+FORMS = ("clock-pizza-v1", FORM)  # v1: no offset k0 (read as 0)
 CLEAN_R2 = 0.9  # seen primes whose PCA R^2 is below this have no clean clock to read a frequency from
 
 
 # --- the form -----------------------------------------------------------------------------------
+def turns(form: Mapping[str, Any], p: int) -> float:
+    """``k0 + c p``: the clock's turns over ``Z_p`` before snapping to a whole number."""
+    return float(form["frequency"].get("offset", 0)) + float(form["frequency"]["rate"]) * p
+
+
 def frequency(form: Mapping[str, Any], p: int) -> float:
-    """The clock's angular frequency for prime ``p``: ``2 pi k / p`` with ``k = max(1, round(c p))``,
-    or the unsnapped ``2 pi c`` when ``form["frequency"]["rounding"]`` is false."""
-    c = float(form["frequency"]["rate"])
+    """The clock's angular frequency for prime ``p``: ``2 pi k / p`` with ``k = max(1, round(k0 + c p))``,
+    or the unsnapped ``2 pi (k0 + c p) / p`` when ``form["frequency"]["rounding"]`` is false."""
     if not form["frequency"].get("rounding", True):
-        return 2 * math.pi * c
-    return 2 * math.pi * max(1, round(c * p)) / p
+        return 2 * math.pi * turns(form, p) / p
+    return 2 * math.pi * max(1, round(turns(form, p))) / p
 
 
 def radius(coef: Sequence[float], p: int) -> float:
@@ -74,8 +82,8 @@ def closed_form_spec(form: Mapping[str, Any]) -> TargetSpec:
 
 
 def count_coefficients(form: Mapping[str, Any]) -> int:
-    """Fitted numbers in the JSON: the rate and the radius polynomials (structure sizes excluded)."""
-    return 1 + len(form["radius_embed"]) + len(form["radius_unembed"])
+    """Fitted numbers in the JSON: the frequency rule and the radius polynomials (structure sizes excluded)."""
+    return 1 + ("offset" in form["frequency"]) + len(form["radius_embed"]) + len(form["radius_unembed"])
 
 
 def rebuild_theta(form: Mapping[str, Any], p: int, rounding: bool | None = None) -> Theta:
@@ -85,8 +93,8 @@ def rebuild_theta(form: Mapping[str, Any], p: int, rounding: bool | None = None)
     the spec's parameters (``embed.W_E (vocab, d)``, ..., ``unembed.W_U (d, n_classes)``).
     """
     check_prime_size(p)
-    if form.get("form") != FORM:
-        raise ConfigError(f"closed form: unknown form {form.get('form')!r}, this metagnn builds {FORM!r}")
+    if form.get("form") not in FORMS:
+        raise ConfigError(f"closed form: unknown form {form.get('form')!r}, this metagnn builds {', '.join(FORMS)}")
     if rounding is not None:
         form = {**form, "frequency": {**form["frequency"], "rounding": rounding}}
     spec = closed_form_spec(form)
@@ -115,19 +123,24 @@ def rebuild_theta(form: Mapping[str, Any], p: int, rounding: bool | None = None)
 
 
 # --- fitting ------------------------------------------------------------------------------------
-def fit_rate(primes: Sequence[int], ks: Sequence[int]) -> tuple[float, int]:
-    """The rate ``c`` for which ``max(1, round(c p))`` equals ``k`` for the most primes (least
-    squares of ``c p - k`` among ties); returns ``(c, number of primes matched)``."""
-    grid = torch.linspace(1e-4, 0.5, 50000, dtype=torch.float64)
+def fit_rate(primes: Sequence[int], ks: Sequence[int]) -> tuple[int, float, int]:
+    """The offset ``k0`` (a whole number) and rate ``c >= 0`` for which ``max(1, round(k0 + c p))`` equals ``k``
+    for the most primes (least squares of ``k0 + c p - k`` among ties, then the smallest ``c``); returns
+    ``(k0, c, number of primes matched)``."""
+    grid = torch.linspace(0.0, 0.5, 50001, dtype=torch.float64)
     p_t = torch.tensor(list(primes), dtype=torch.float64)
     k_t = torch.tensor(list(ks), dtype=torch.float64)
-    pred = torch.clamp(torch.round(grid[:, None] * p_t[None]), min=1)
-    matches = (pred == k_t[None]).sum(1)
-    best = matches == matches.max()
-    sq = ((grid[:, None] * p_t[None] - k_t[None]) ** 2).sum(1)
-    sq[~best] = float("inf")
-    i = int(sq.argmin())
-    return float(grid[i]), int(matches[i])
+    best: tuple[int, float, float, int] | None = None  # (-matches, squares, c, k0) as a sort key
+    for k0 in range(0, int(k_t.max()) + 1):
+        turns = k0 + grid[:, None] * p_t[None]
+        matches = (torch.clamp(torch.round(turns), min=1) == k_t[None]).sum(1)
+        sq = ((turns - k_t[None]) ** 2).sum(1)
+        sq[matches != matches.max()] = float("inf")
+        i = int(sq.argmin())
+        key = (-int(matches[i]), float(sq[i]), float(grid[i]), k0)
+        best = key if best is None or key < best else best
+    assert best is not None
+    return best[3], best[2], -best[0]
 
 
 def fit_quadratic(primes: Sequence[int], values: Sequence[float]) -> list[float]:
@@ -165,13 +178,20 @@ def fit_closed_form(run_dir: Path | str, device: str | None = "cpu") -> dict[str
              "radius_unembed": circle_radius(u, clock["k"])}
         )  # fmt: skip
     clean = [o for o in obs if o["r2"] >= CLEAN_R2] or obs
-    rate, matched = fit_rate([o["p"] for o in clean], [o["k"] for o in clean])
+    offset, rate, matched = fit_rate([o["p"] for o in clean], [o["k"] for o in clean])
     target = dict(task.spec.kwargs)
     return {
         "form": FORM,
-        "description": "W_E[a] = r_E(p) (cos w a, sin w a), w = 2 pi max(1, round(rate p)) / p; uniform attention; "
+        "description": "W_E[a] = r_E(p) (cos w a, sin w a), w = 2 pi max(1, round(offset + rate p)) / p; "
+        "uniform attention; "
         "ReLU second-harmonic readout; W_U[:, c] = r_U(p) (cos w c, sin w c); r(p) = b0 + b1 x + b2 x^2, x = 2 pi / p",
-        "frequency": {"rate": rate, "rounding": True, "matched_primes": matched, "clean_primes": len(clean)},
+        "frequency": {
+            "offset": offset,
+            "rate": rate,
+            "rounding": True,
+            "matched_primes": matched,
+            "clean_primes": len(clean),
+        },
         "radius_embed": fit_quadratic([o["p"] for o in obs], [o["radius_embed"] for o in obs]),
         "radius_unembed": fit_quadratic([o["p"] for o in obs], [o["radius_unembed"] for o in obs]),
         "target": target,
@@ -209,6 +229,7 @@ def closed_form_report(form: Mapping[str, Any], run_dir: Path | str, device: str
         "target_parameters": spec.num_parameters,
         "coefficient_share": count_coefficients(form) / spec.num_parameters,
         "rate": form["frequency"]["rate"],
+        "offset": form["frequency"].get("offset", 0),
         "primes": primes,
     }
     for split in ("seen", "val", "unseen", "extrapolation"):
@@ -235,8 +256,8 @@ def closed_form_prime(
     full = predictions(spec, theta, all_pairs(spec, p), p) == pair_answers(p)
     return {
         "split": split_label(task, p),
-        "k": max(1, round(form["frequency"]["rate"] * p)),
-        "rate_times_p": form["frequency"]["rate"] * p,
+        "k": max(1, round(turns(form, p))),
+        "rate_times_p": turns(form, p),
         "closed_form": float((got == y).float().mean()),
         "closed_form_all_pairs": float(full.float().mean()),
         "closed_form_unsnapped": float((unsnapped == y).float().mean()),
@@ -250,9 +271,9 @@ def format_closed_form_report(report: Mapping[str, Any]) -> str:
     lines = [
         f"closed form {report['form']}: {report['coefficients']} coefficients "
         f"({100 * report['coefficient_share']:.2f} % of the {report['target_parameters']:,} parameters of S), "
-        f"rate c = {report['rate']:.5f}",
+        f"k(p) = max(1, round(k0 + c p)) with k0 = {report.get('offset', 0)}, c = {report['rate']:.5f}",
         "",
-        "| p | split | k = round(c p) | c p | closed form | unsnapped | synthesized | agreement |",
+        "| p | split | k(p) | k0 + c p | closed form | unsnapped | synthesized | agreement |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for key, r in sorted(report["primes"].items(), key=lambda kv: int(kv[0])):
