@@ -25,7 +25,7 @@ from metagnn.tasks import build_task
 from metagnn.models import build_model
 task = build_task(sys.argv[3])
 torch.manual_seed(0)
-model = build_model(sys.argv[4], task.spec, task.intent_dim)
+model = build_model(sys.argv[4], task.spec, task.intent_dim, contract=task.contract)
 opt = torch.optim.AdamW(model.parameters(), 1e-3, foreach=True)
 gen = torch.Generator().manual_seed(1)
 times = []

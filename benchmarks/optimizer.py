@@ -45,7 +45,7 @@ def main() -> None:
     print("| model | tensors | parameters | foreach (ms) | fused (ms) | foreach / fused |\n|---|---|---|---|---|---|")
     for name in args.models.split(","):
         torch.manual_seed(0)
-        model = build_model(name, task.spec, task.intent_dim)
+        model = build_model(name, task.spec, task.intent_dim, contract=task.contract)
         params = [p for p in model.parameters() if p.requires_grad]
         for p in params:
             p.grad = torch.randn_like(p) * 1e-3

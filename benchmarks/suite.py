@@ -423,7 +423,7 @@ def run_s(cfg: dict[str, Any], batches: tuple[int, ...], rounds: int, per_round:
     """``spec.run`` (vmap over weight sets) vs a Python loop of ``functional_call``, forward and forward+backward."""
     task = build_task(cfg["task"], cfg.get("task_config", {}))
     torch.manual_seed(0)
-    model = build_model("metagnn", task.spec, task.intent_dim).eval()
+    model = build_model("metagnn", task.spec, task.intent_dim, contract=task.contract).eval()
     n = cfg.get("train", {}).get("examples_per_intent", 64)
     return [{"config": cfg["name"], **_run_s_batch(task, model, b, n, rounds, per_round)} for b in batches]
 

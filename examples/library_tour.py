@@ -10,7 +10,7 @@ from metagnn import NeuralGraph, build_model, build_target, build_task, instanti
 spec = build_target("transformer", vocab=65, n_ctx=3, n_classes=64, d_model=32, n_heads=4, d_mlp=128)
 graph = NeuralGraph(spec)  # one node per neuron, one edge per weight, group ids, positional encodings
 task = build_task("addmod")  # intent features, data, metric (its target is this same spec)
-model = build_model("metagnn", spec, task.intent_dim)
+model = build_model("metagnn", spec, task.intent_dim, contract=task.contract)
 theta = model.synthesize(task.intent_features([13, 29, 43]))  # {name: (3, *shape)}: three complete weight sets
 x = torch.tensor([[[3, 9, 64]]] * 3)  # "3 9 =" for each program
 logits = run(spec, theta, x)  # all three programs in one call: (3, 1, 64)
