@@ -126,15 +126,6 @@ class AxisRelation:
         if self.span is not None and not 1 <= self.span <= axes[0].size:
             raise SpecError(f"intent axis {self.node_set!r}: span {self.span} is not in 1..{axes[0].size}")
 
-    def check_intents(self, u: Tensor, size: int) -> None:
-        """Raise :class:`SpecError` when a modulus is not in ``1..span`` for some intent row of ``u``."""
-        if self.kind != "modulus":
-            return
-        c = self.coordinate(u)
-        limit = self.span if self.span is not None else size
-        if not bool(((c >= 1) & (c <= limit + 1e-6)).all()):
-            raise SpecError(f"intent axis {self.node_set!r}: a modulus in {c.tolist()} is outside 1..{limit}")
-
 
 @dataclass(frozen=True)
 class IntentContract:
