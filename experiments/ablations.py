@@ -1,16 +1,14 @@
-"""Ablations of Meta-GNN's own parts (issue 4, item 5) on the quick configs, same budget for every variant.
+"""Ablations of Meta-GNN's own parts on the quick configs, same budget for every variant.
 
     python experiments/ablations.py --task sumfirst --seeds 3 --out runs/ablations
-    python experiments/ablations.py --task arc1d --seeds 3 --no-anchor --out runs/ablations \
-        --config experiments/configs/arc1d-quick-no-rel-bias/arc1d.json
 
 Variants: the default Meta-GNN (2 rounds, fixed PEs, tied encoders/decoders); message-passing
 rounds 0, 1, 3; PEs resampled at every step; one shared encoder/decoder for all groups with the
 group id as an input feature (``tie=false``); no message passing but a global pooled mixer
-(Meta-gMLP); no intent anchor (``pe_anchor`` off, on tasks that declare one). ``--no-anchor`` runs
-every variant without the anchor (the configs before anchors existed). Finished runs are reused
-(``runs/ablations/<task>[-no-anchor]/<variant>/seed<S>``). Prints a Markdown table and writes
-``docs/results/ablations/<task>[-no-anchor].json``.
+(Meta-gMLP); the task's intent contract ignored (``intent_axes=false``: the intent as a code, on
+tasks that declare how it meets the axes of S). Finished runs are reused
+(``runs/ablations/<task>/<variant>/seed<S>``). Prints a Markdown table and writes
+``docs/results/ablations/<task>.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +21,7 @@ from pathlib import Path
 from metagnn.cli import load_config
 from metagnn.errors import MetaGNNError
 from metagnn.report import mean_std
-from metagnn.reproduce import finished_metrics, run_or_reuse
+from metagnn.reproduce import run_or_reuse
 from metagnn.runtime import provenance
 from metagnn.train import RunConfig
 
@@ -35,9 +33,8 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "PEs resampled every step": ("metagnn", {"resample_pe": True}),
     "untied: one shared encoder/decoder + group id": ("metagnn", {"tie": False}),
     "no message passing (Meta-gMLP)": ("gmlp", {}),
-    "no intent anchor": ("metagnn", {"pe_anchor": None}),  # None: the key is dropped (the model's default, off)
+    "intent contract ignored": ("metagnn", {"intent_axes": False}),
 }
-ANCHOR_VARIANT = "no intent anchor"
 
 
 def slug(name: str) -> str:
@@ -56,10 +53,7 @@ def main() -> None:
     )
     parser.add_argument("--out", default="runs/ablations")
     parser.add_argument("--variants", default=None, help="comma-separated slugs to run (default: all)")
-    parser.add_argument("--json", default=None, help="default: docs/results/ablations/<task>[-no-anchor].json")
-    parser.add_argument(
-        "--no-anchor", action="store_true", help="every variant without the task's intent anchor (pe_anchor dropped)"
-    )
+    parser.add_argument("--json", default=None, help="default: docs/results/ablations/<task>.json")
     args = parser.parse_args()
     cfg = load_config(args.config, args.task)
     wanted = None if args.variants is None else args.variants.split(",")
@@ -67,24 +61,13 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(slug(n) for n in VARIANTS)}")
     chosen = {n: v for n, v in VARIANTS.items() if wanted is None or slug(n) in wanted}
-    if args.no_anchor:
-        chosen.pop(ANCHOR_VARIANT, None)  # the same as the first variant then
-    out = Path(args.out) / (args.task + ("-no-anchor" if args.no_anchor else ""))
+    out = Path(args.out) / args.task
     rows = []
     for name, (model, overrides) in chosen.items():
         model_cfg = {**cfg.get("models", {}).get(model, {}), **overrides}
-        if args.no_anchor:
-            model_cfg["pe_anchor"] = None
-        # Dropped keys take the model's default: "no intent anchor" is then the same run as the first
-        # variant under --no-anchor (the config runs had before anchors existed), reused when it exists.
-        model_cfg = {k: v for k, v in model_cfg.items() if v is not None}
         for seed in range(args.seeds) if args.only_seed is None else [args.only_seed]:
             run = RunConfig(args.task, cfg["task_config"], model, model_cfg, cfg["train"], seed)
-            run_dir = out / slug(name) / f"seed{seed}"
-            twin = Path(args.out) / f"{args.task}-no-anchor" / slug(next(iter(VARIANTS))) / f"seed{seed}"
-            if name == ANCHOR_VARIANT and not run_dir.exists() and finished_metrics(run, twin) is not None:
-                run_dir = twin
-            m = run_or_reuse(run, run_dir, progress=False)
+            m = run_or_reuse(run, out / slug(name) / f"seed{seed}", progress=False)
             rows.append({"variant": name, **{k: v for k, v in m.items() if k != "history"}})
     lines = ["| variant | seeds | ID | val | OOD | extrap. | params |", "|---|---|---|---|---|---|---|"]
     for name in chosen:
@@ -95,7 +78,7 @@ def main() -> None:
     print(table)
     if args.only_seed is not None and args.json is None:
         return  # one process's share of the seeds: the table over all seeds comes from a run without --only-seed
-    path = Path(args.json or f"docs/results/ablations/{args.task}{'-no-anchor' if args.no_anchor else ''}.json")
+    path = Path(args.json or f"docs/results/ablations/{args.task}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     command = "python " + " ".join(sys.argv)
     record = {"command": command, "table": table, "rows": rows, "provenance": provenance("cpu")}

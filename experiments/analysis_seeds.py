@@ -25,15 +25,16 @@ def main(folder: str = "docs/results/analysis") -> None:
         ood = [r for r in clock["primes"].values() if r["split"] == "unseen"]
         n_clock = sum(r["pca"]["r2"] >= 0.94 for r in ood)
         min_top5 = min(r["embedding"]["top5_share"] for r in ood)
+        rule = f"{report.get('offset', 0)} + {report['rate']:.4f} p"
         rows.append(
             f"| {seed} | {mean(r['test_accuracy'] for r in ood):.3f} | {mean(r['pca']['r2'] for r in ood):.3f} | "
             f"{n_clock}/{len(ood)} | {min_top5:.3f} | "
-            f"{report['rate']:.4f} | {report['unseen']['closed_form']:.3f} | " + " | ".join(cells) + " |"
+            f"{rule} | {report['unseen']['closed_form']:.3f} | " + " | ".join(cells) + " |"
         )
     if unseen is None:
         sys.exit(f"no clock-metagnn-full-seed*.json in {res}")
     print(
-        "| seed | OOD acc. | mean PCA R^2 (unseen) | R^2 >= 0.94 | min top-5 | rate c | closed form OOD | "
+        "| seed | OOD acc. | mean PCA R^2 (unseen) | R^2 >= 0.94 | min top-5 | k(p) = k0 + c p | closed form OOD | "
         + " | ".join(f"p={p}: R^2 / acc." for p in unseen)
         + " |"
     )
