@@ -573,7 +573,7 @@ def _optimizer_section(opt: dict[str, Any]) -> list[str]:
     """AdamW's per-tensor ``foreach`` kernel against ``fused``, from ``benchmarks/optimizer.py``'s JSON."""
     commit = opt.get("provenance", {}).get("git_commit", "?")[:7]
     threads = opt.get("threads", 1)
-    # steps and repeats: recorded since session 8; the one earlier run used the script's defaults
+    # steps and repeats: recorded since commit 65f630a; the one earlier run used the script's defaults
     steps, repeats = opt.get("steps", 20), opt.get("repeats", 5)
     lines = [
         "",
