@@ -261,6 +261,23 @@ def test_reproduce_weights_best_judges_the_same_runs_again_with_their_selected_s
     assert (run_dir / CHECKPOINT).read_bytes() == saved  # judged, not retrained
 
 
+def test_reproduce_refuses_a_finished_run_of_an_earlier_schema(configs: Path, tmp_path: Path, capsys) -> None:
+    """A finished run of the same config written by an earlier schema (other code; before schema 2 its
+    metrics.json headlined the selected weights) is not reused: a one-line error says why."""
+    out = tmp_path / "repro"
+    argv = ["reproduce", "--configs", str(configs), "--tasks", "sumfirst", "--models", "flat", "--out", str(out),
+            "--seeds", "1", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    metrics_path = out / "sumfirst" / "flat" / "seed0" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["provenance"]["schema_version"] = 1
+    metrics_path.write_text(json.dumps(metrics))
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "a finished run of schema 1" in err and "intent contract" in err and len(err.strip().splitlines()) == 1
+
+
 def test_reproduce_refuses_a_run_folder_of_another_config(configs: Path, tmp_path: Path, capsys) -> None:
     """A finished run whose config is not the one asked for (e.g. the shipped configs changed) is neither
     reused nor resumed: a one-line error names the folder, and its files are left as they were."""

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from metagnn.checkpoint import CHECKPOINT, METRICS, read_json, run_lock, write_json, write_text
-from metagnn.errors import ConfigError, RunFolderBusy
+from metagnn.errors import CheckpointError, ConfigError, RunFolderBusy
 from metagnn.report import PAPER_OOD, plot_per_intent, summarize
-from metagnn.runtime import pick_device, provenance
+from metagnn.runtime import SCHEMA_VERSION, pick_device, provenance, schema_mismatch
 from metagnn.train import RunConfig, started_with, train
 
 TASK_ORDER = ("addmod", "sumfirst", "arc1d")
@@ -27,11 +27,19 @@ MODEL_ORDER = ("metagnn", "gmlp", "flat", "direct")
 
 
 def finished_metrics(run: RunConfig, run_dir: Path) -> dict[str, Any] | None:
-    """The metrics in ``run_dir`` if it holds a finished run of exactly ``run``, else ``None``."""
+    """The metrics in ``run_dir`` if it holds a finished run of exactly ``run``, else ``None``.
+
+    A finished run of an earlier schema is refused (:class:`CheckpointError`): its figures were measured
+    by other code (and, before schema 2, headlined the selected weights), so reusing them would mix the two."""
     if not (run_dir / METRICS).exists():
         return None
     saved = read_json(run_dir / METRICS)
-    return saved if saved.get("config") == run.as_json() else None
+    if saved.get("config") != run.as_json():
+        return None
+    schema = (saved.get("provenance") or {}).get("schema_version")
+    if schema != SCHEMA_VERSION:
+        raise CheckpointError(f"{run_dir}: a finished run of schema {schema!r}, {schema_mismatch(schema)}")
+    return saved
 
 
 def run_or_reuse(
