@@ -333,3 +333,13 @@ def test_untied_ablation_tells_groups_apart(gen: torch.Generator) -> None:
     for name, grad in groups.items():
         dead = (grad.abs().amax(0) < 1e-9 * grad.abs().max()).nonzero().flatten().tolist()
         assert not dead, f"{name}: id columns {dead} get no gradient"
+
+
+def test_split_linear_is_the_linear_map_of_the_concatenation(gen: torch.Generator) -> None:
+    """The node updates apply their first linear map to ``[own || shared]`` without building it."""
+    from metagnn.models.base import split_linear
+
+    linear = torch.nn.Linear(5 + 3, 4).double()
+    own, shared = torch.randn(2, 7, 5, generator=gen).double(), torch.randn(2, 1, 3, generator=gen).double()
+    expected = linear(torch.cat([own, shared.expand(2, 7, 3)], dim=-1))
+    torch.testing.assert_close(split_linear(linear, own, shared), expected)

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from metagnn.errors import ConfigError
 from metagnn.intent import NO_CONTRACT, IntentContract
-from metagnn.models.base import mlp
+from metagnn.models.base import mlp, split_linear
 from metagnn.models.tied import TiedConfig, TiedHypernetwork, key
 from metagnn.registry import MODELS
 from metagnn.spec import TargetSpec
@@ -43,11 +43,9 @@ class GlobalMixRound(nn.Module):
         )
 
     def forward(self, nodes: dict[str, Tensor]) -> dict[str, Tensor]:
-        ctx = torch.relu(sum(self.pool[key(n)](h.mean(1)) for n, h in nodes.items()))
-        return {
-            n: h + self.update[key(n)](torch.cat([self.norm[key(n)](h), ctx[:, None].expand(*h.shape[:2], -1)], -1))
-            for n, h in nodes.items()
-        }
+        ctx = torch.relu(sum(self.pool[key(n)](h.mean(1)) for n, h in nodes.items()))[:, None]
+        updates = {n: self.update[key(n)] for n in nodes}
+        return {n: h + updates[n][1:](split_linear(updates[n][0], self.norm[key(n)](h), ctx)) for n, h in nodes.items()}
 
 
 @MODELS.register("gmlp")

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from metagnn.intent import NO_CONTRACT, IntentContract
-from metagnn.models.base import mlp
+from metagnn.models.base import mlp, split_linear
 from metagnn.models.tied import TiedConfig, TiedHypernetwork, key
 from metagnn.registry import MODELS
 from metagnn.spec import TargetSpec
@@ -49,7 +49,7 @@ class NodeUpdate(nn.Module):
         self.mlp = mlp(2 * d_node, d_node, d_node)
 
     def forward(self, h: Tensor, msg: Tensor) -> Tensor:
-        return h + self.mlp(torch.cat([self.norm(h), msg.expand_as(h)], dim=-1))
+        return h + self.mlp[1:](split_linear(self.mlp[0], self.norm(h), msg))
 
 
 @MODELS.register("metagnn")
