@@ -65,11 +65,16 @@ def test_train_writes_a_complete_run_folder(run_dir: Path) -> None:
     assert all(0 <= h["ood_accuracy"] <= 1 and 0 <= h["val_accuracy"] <= 1 for h in metrics["history"])
 
 
-def test_summarize_plots_the_learning_curves(run_dir: Path, tmp_path: Path, capsys) -> None:
-    """``summarize --plot`` draws validation and OOD accuracy against the step from the runs' histories."""
-    assert main(["summarize", str(run_dir), "--plot", str(tmp_path / "plots")]) == 0
-    assert f"plot: {tmp_path / 'plots' / 'addmod-curves.png'}" in capsys.readouterr().out
+def test_summarize_plots_the_learning_curves_and_writes_the_table_json(run_dir: Path, tmp_path: Path, capsys) -> None:
+    """``summarize --plot`` draws validation and OOD accuracy against the step from the runs' histories;
+    ``--out`` writes the table with every run's metrics (the JSON that backs a table in the docs)."""
+    out = tmp_path / "table.json"
+    assert main(["summarize", str(run_dir), "--plot", str(tmp_path / "plots"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"plot: {tmp_path / 'plots' / 'addmod-curves.png'}" in printed
     assert (tmp_path / "plots" / "addmod-curves.png").read_bytes()[:4] == b"\x89PNG"
+    saved = json.loads(out.read_text())
+    assert saved["table"] in printed and saved["rows"] == [json.loads((run_dir / "metrics.json").read_text())]
 
 
 def test_eval_json_scores_any_prime_in_the_vocabulary(run_dir: Path, capsys: pytest.CaptureFixture) -> None:

@@ -12,6 +12,7 @@ import json
 import os
 import pkgutil
 import re
+import shlex
 import sys
 import time
 from importlib import resources
@@ -220,7 +221,12 @@ def cmd_summarize(args: argparse.Namespace) -> int:
         if missing:
             raise ConfigError(f"{path}: not a run's metrics.json (missing {', '.join(missing)})")
         rows.append(row)
-    print(summarize(rows))
+    table = summarize(rows)
+    print(table)
+    if args.out:  # the small JSON that backs a table in the docs (each run's metrics, history included)
+        command = "metagnn " + shlex.join(sys.argv[1:]) if sys.argv[0].endswith("metagnn") else "metagnn summarize ..."
+        write_json(Path(args.out), {"command": command, "table": table, "rows": rows, "provenance": provenance("cpu")})
+        print(f"wrote {args.out}")
     if args.plot:
         for split in args.plot_splits.split(","):
             path = Path(args.plot) / f"{rows[0]['task']}-{split}.png"
@@ -290,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--plot", default=None, help="folder for per-intent bar plots (mean and std over seeds) and learning curves"
     )
     p.add_argument("--plot-splits", default="ood", help="comma-separated splits to plot (default: ood)")
+    p.add_argument("--out", default=None, help="also write the table and every run's metrics to this JSON file")
     p.set_defaults(func=cmd_summarize)
 
     p = sub.add_parser("quickstart", help="train all four models on quick AddMod-p and print the table")
