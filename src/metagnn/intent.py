@@ -17,9 +17,10 @@ the rest of the intent reaches the hypernetwork's encoders as a code; with ``cod
 intent reaches the model only through its axes, so an unseen intent is no new input to any module
 (the robust choice where the axes say everything, as for SumFirst-n and AddMod-p).
 
-The models read a contract in one place (:meth:`IntentContract.member_features` and
-:meth:`IntentContract.intent_code`); a model built with ``intent_axes: false`` ignores the axes and
-reads the whole intent as a code (the ablation).
+The tied hypernetworks read a contract in one place, ``TiedHypernetwork.encode`` (through
+:meth:`AxisRelation.features`, :meth:`AxisRelation.code_value` and :meth:`IntentContract.intent_code`);
+Direct reads the same per-member information. A model built with ``intent_axes: false`` ignores the
+axes and reads the whole intent as a code (the ablation).
 """
 
 from __future__ import annotations
