@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from metagnn.spec import Axis, NodeSet, ParamSpec, TargetSpec, Theta, build_target
+from metagnn.spec import Axis, NodeSet, ParamSpec, TargetSpec, Theta, build_target, permute, run
 
 
 def random_perm(n: int, generator: torch.Generator) -> Tensor:
@@ -86,3 +86,42 @@ TINY_SPECS = {
     "transformer_ln": lambda: tiny_transformer(layernorm=True),
     "user": user_target,
 }
+
+
+def pe_buffer(model: torch.nn.Module, node_set: str) -> Tensor:
+    return getattr(model, "pe__" + node_set.replace(".", "__"))
+
+
+def permute_pe(model: torch.nn.Module, perm: str, index: Tensor) -> None:
+    """Permute the PE rows of every node set that ``perm`` acts on, as ``perm`` permutes its members."""
+    with torch.no_grad():
+        for s in model.spec.node_sets:
+            if any(a.perm == perm for a in s.axes):
+                rows = torch.arange(s.size).reshape(s.shape)
+                for dim, axis in enumerate(s.axes):
+                    if axis.perm == perm:
+                        rows = rows.index_select(dim, index)
+                buf = pe_buffer(model, s.name)
+                buf.copy_(buf[rows.reshape(-1)])
+
+
+def assert_pe_permutations_permute_weights(model: torch.nn.Module, u: Tensor, x: Tensor, gen: torch.Generator) -> None:
+    """For every declared permutation of the model's target: permuting the PEs of the group permutes the
+    synthesized weights the same way, and the programs compute the same outputs on ``x``."""
+    spec = model.spec
+    with torch.no_grad():
+        theta = model.synthesize(u)
+        reference = run(spec, theta, x)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for perm, size in spec.permutations.items():
+        model.load_state_dict(state)
+        index = random_perm(size, gen)
+        permute_pe(model, perm, index)
+        with torch.no_grad():
+            got = model.synthesize(u)
+        for b in range(len(u)):
+            expected = permute(spec, unbatch(theta, b), perm, index)
+            for k in expected:
+                torch.testing.assert_close(got[k][b], expected[k], atol=1e-5, rtol=1e-5, msg=f"{perm}: {k}")
+        torch.testing.assert_close(run(spec, got, x), reference, atol=1e-5, rtol=1e-4, msg=perm)
+    model.load_state_dict(state)

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import random_perm, unbatch
+from helpers import assert_pe_permutations_permute_weights
 
 from metagnn.errors import SpecError
 from metagnn.intent import AxisRelation, IntentContract
 from metagnn.models import build_model
-from metagnn.spec import build_target, permute, run
+from metagnn.spec import build_target
 from metagnn.tasks import build_task
 
 SMALL = {"d_intent": 8, "d_node": 16, "d_edge": 8, "rounds": 2}
@@ -113,28 +113,4 @@ def test_the_contract_keeps_hidden_neurons_interchangeable(name: str, gen: torch
     task = build_task("addmod", {"vocab": 16, "train": [5, 7], "val": [], "ood": [], "extrapolation": [],
                                  "target": {"d_model": 8, "n_heads": 2, "d_mlp": 12}})  # fmt: skip
     model = build_model(name, task.spec, task.intent_dim, SMALL, task.contract).eval()
-    spec = task.spec
-    u = task.intent_features([5, 13])
-    x = task.sample([5, 7], 16, gen)[0]
-    with torch.no_grad():
-        theta = model.synthesize(u)
-        reference = run(spec, theta, x)
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    for perm, size in spec.permutations.items():
-        model.load_state_dict(state)
-        index = random_perm(size, gen)
-        with torch.no_grad():
-            for s in spec.node_sets:
-                if any(a.perm == perm for a in s.axes):
-                    rows = torch.arange(s.size).reshape(s.shape)
-                    for dim, axis in enumerate(s.axes):
-                        if axis.perm == perm:
-                            rows = rows.index_select(dim, index)
-                    buf = getattr(model, "pe__" + s.name.replace(".", "__"))
-                    buf.copy_(buf[rows.reshape(-1)])
-            got = model.synthesize(u)
-        for b in range(2):
-            expected = permute(spec, unbatch(theta, b), perm, index)
-            for k in expected:
-                torch.testing.assert_close(got[k][b], expected[k], atol=1e-5, rtol=1e-5, msg=f"{perm}: {k}")
-        torch.testing.assert_close(run(spec, got, x), reference, atol=1e-5, rtol=1e-4, msg=perm)
+    assert_pe_permutations_permute_weights(model, task.intent_features([5, 13]), task.sample([5, 7], 16, gen)[0], gen)

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import TINY_SPECS, assert_changed, make_inputs, random_perm, unbatch
+from helpers import (
+    TINY_SPECS,
+    assert_changed,
+    assert_pe_permutations_permute_weights,
+    make_inputs,
+    pe_buffer,
+    random_perm,
+    unbatch,
+)
 
 from metagnn.errors import ConfigError
 from metagnn.models import Model, build_model
 from metagnn.models.tied import TiedHypernetwork
-from metagnn.spec import TargetSpec, build_target, permute, run
+from metagnn.spec import TargetSpec, build_target
 from metagnn.tasks import build_task
 
 TINY = {
@@ -30,23 +38,6 @@ def build(name: str, spec: TargetSpec, **overrides) -> Model:
 
 def batch_inputs(spec: TargetSpec, b: int, n: int, gen: torch.Generator) -> torch.Tensor:
     return torch.stack([make_inputs(spec, n, gen, dtype=torch.float32) for _ in range(b)])
-
-
-def pe_buffer(model: TiedHypernetwork, node_set: str) -> torch.Tensor:
-    return getattr(model, "pe__" + node_set.replace(".", "__"))
-
-
-def permute_pe(model: TiedHypernetwork, perm: str, index: torch.Tensor) -> None:
-    """Permute the PE rows of every node set that ``perm`` acts on, as ``perm`` permutes its members."""
-    with torch.no_grad():
-        for s in model.spec.node_sets:
-            if any(a.perm == perm for a in s.axes):
-                rows = torch.arange(s.size).reshape(s.shape)
-                for dim, axis in enumerate(s.axes):
-                    if axis.perm == perm:
-                        rows = rows.index_select(dim, index)
-                buf = pe_buffer(model, s.name)
-                buf.copy_(buf[rows.reshape(-1)])
 
 
 def permute_fixed_pe(model: TiedHypernetwork, node_set: str, index: torch.Tensor) -> None:
@@ -89,23 +80,9 @@ def test_pe_permutation_permutes_generated_weights(name: str, spec_name: str, ge
     """Permuting the PEs of an interchangeable group permutes the generated weights the same way,
     so the synthesized function is unchanged (checked for every declared permutation)."""
     spec = TINY_SPECS[spec_name]()
-    model = build(name, spec)
-    u, x = torch.randn(2, INTENT_DIM), batch_inputs(spec, 2, 16, gen)
-    with torch.no_grad():
-        theta = model.synthesize(u)
-        reference = run(spec, theta, x)
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    for perm, size in spec.permutations.items():
-        model.load_state_dict(state)
-        index = random_perm(size, gen)
-        permute_pe(model, perm, index)
-        with torch.no_grad():
-            got = model.synthesize(u)
-        for b in range(2):
-            expected = permute(spec, unbatch(theta, b), perm, index)
-            for k in expected:
-                torch.testing.assert_close(got[k][b], expected[k], atol=1e-5, rtol=1e-5, msg=f"{perm}: {k}")
-        torch.testing.assert_close(run(spec, got, x), reference, atol=1e-5, rtol=1e-4, msg=perm)
+    assert_pe_permutations_permute_weights(
+        build(name, spec), torch.randn(2, INTENT_DIM), batch_inputs(spec, 2, 16, gen), gen
+    )
 
 
 DISTINCT_MEMBERS = {
