@@ -528,16 +528,17 @@ def test_the_shift_is_a_position_on_the_cells() -> None:
     assert not torch.allclose(before[0], after[0]) and torch.allclose(before[1], after[1])
 
 
-def test_every_shift_of_one_direction_has_the_same_intent_code() -> None:
-    """The shift is private to its axes: the intent encoder sees shift-forward-1 and the unseen shift-forward-4
-    as one intent, while the synthesized weights differ. The direction and other rules' k stay in the code."""
+def test_every_shift_of_one_direction_and_every_colour_has_the_same_intent_code() -> None:
+    """Shift's s and recolour's k are private to their axes: the intent encoder sees shift-forward-1 and the
+    unseen shift-forward-4 as one intent, and recolour-2 and recolour-7 as another, while the synthesized
+    weights differ. The rule and the direction stay in the code."""
     task = build_task("arc1d")
     model = build_model("metagnn", task.spec, task.intent_dim, {}, contract=task.contract)
     u = task.intent_features(["shift-forward-1", "shift-forward-4", "shift-inverse-1", "recolour-2", "recolour-7"])
     with torch.no_grad():
         codes = model.intent(model.contract.intent_code(u))
-        theta = model.synthesize(u)["embed.W_pos"]
-    assert not torch.allclose(theta[0], theta[1])
-    assert torch.equal(codes[0], codes[1])
-    assert not torch.allclose(codes[0], codes[2])
-    assert not torch.allclose(codes[3], codes[4])
+        theta = model.synthesize(u)
+    assert not torch.allclose(theta["embed.W_pos"][0], theta["embed.W_pos"][1])
+    assert not torch.allclose(theta["unembed.W_U"][3], theta["unembed.W_U"][4])
+    assert torch.equal(codes[0], codes[1]) and torch.equal(codes[3], codes[4])
+    assert not torch.allclose(codes[0], codes[2]) and not torch.allclose(codes[0], codes[3])

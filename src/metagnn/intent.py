@@ -43,9 +43,10 @@ class AxisRelation:
     The coordinate (or modulus) is ``origin + scale * u[feature]`` for intent features ``u``. A
     ``gate`` (an intent feature that is 1 or 0) restricts a position to the intents where it is 1
     (1D-ARC's ``k`` is a colour for ``recolour`` but a distance for ``shift``). ``private``: the
-    intent code does not carry feature ``feature``; the coordinate reaches the model only through
-    the axis. ``span`` (modulus only) limits the relation to the axis's first ``span`` members
-    (AddMod's number tokens, not its ``=`` token); the others keep their index code.
+    intent features that carry the coordinate (``feature`` and, e.g., sinusoids of it), which the
+    intent code does not carry; the coordinate then reaches the model only through the axis. ``span``
+    (modulus only) limits the relation to the axis's first ``span`` members (AddMod's number tokens,
+    not its ``=`` token); the others keep their index code.
     """
 
     node_set: str
@@ -54,7 +55,7 @@ class AxisRelation:
     scale: float = 1.0
     origin: float = 0.0
     gate: int | None = None
-    private: bool = False
+    private: tuple[int, ...] = ()
     span: int | None = None
 
     def __post_init__(self) -> None:
@@ -119,7 +120,7 @@ class AxisRelation:
         axes = spec.node_set(self.node_set).axes if self.node_set in names else ()
         if len(axes) != 1 or not axes[0].fixed:
             raise SpecError(f"intent axis: {self.node_set!r} is not a node set with one fixed axis; have {names}")
-        for f in (self.feature, self.gate):
+        for f in (self.feature, self.gate, *self.private):
             if f is not None and not 0 <= f < intent_dim:
                 raise SpecError(
                     f"intent axis {self.node_set!r}: feature {f} is outside the {intent_dim} intent features"
@@ -158,7 +159,7 @@ class IntentContract:
         with the private coordinates zeroed."""
         if not self.code:
             return torch.zeros_like(u)
-        private = [a.feature for a in self.axes if a.private]
+        private = sorted({f for a in self.axes for f in a.private})
         return u.index_fill(1, torch.tensor(private, device=u.device), 0.0) if private else u
 
     def relation(self, node_set: str) -> AxisRelation | None:

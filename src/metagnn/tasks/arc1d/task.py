@@ -74,11 +74,14 @@ class Arc1D(Task):
         # recolour's k is an output colour (feature 7 is k / 9; the recolour one-hot is the gate). shift's
         # signed displacement s = +-k (feature 8 is s / 4; the shift one-hot is the gate) is a position on
         # the cells, i - s, and, with the target's attention offsets (rel_bias), on those: member m is offset
-        # j - i = m - (width - 1), and query i copies j = i - s, member width - 1 - s. s reaches the model
-        # only through them (private): an unseen shift is no new intent code.
-        shift = {"feature": 8, "gate": RULES.index("shift"), "private": True}
+        # j - i = m - (width - 1), and query i copies j = i - s, member width - 1 - s. Both reach the model
+        # only through their axes (private: k / 9 and its sinusoids, s / 4): an unseen colour or shift is no
+        # new intent code. (With k in the code, validation fell to 0.71 in one of 3 quick seeds, recolour-4
+        # at 0.42: docs/results.md.)
+        recolour = {"feature": 7, "gate": RULES.index("recolour"), "private": (7, 9, 10, 11, 12)}
+        shift = {"feature": 8, "gate": RULES.index("shift"), "private": (8,)}
         axes = [
-            AxisRelation("classes", "position", feature=7, scale=9, gate=RULES.index("recolour")),
+            AxisRelation("classes", "position", scale=9, **recolour),
             AxisRelation("positions", "position", scale=4, **shift),
         ]
         if cfg.target.get("rel_bias") is True:
