@@ -263,7 +263,7 @@ def _train(
 
     def validate(step: int) -> None:
         nonlocal best_weights
-        # Every held-out split is scored for the learning curves (metagnn summarize --curves); only the
+        # Every held-out split is scored for the learning curves (metagnn summarize --plot); only the
         # validation accuracy is ever read below.
         scored = evaluate(judged, task, dev, splits=[s for s in ("val", "ood", "extrapolation") if task.splits[s]])
         val = scored.get("val_accuracy")
