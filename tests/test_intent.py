@@ -42,6 +42,7 @@ def test_a_relation_must_fit_the_target_and_the_intent_features(relation: AxisRe
         (lambda: AxisRelation("input", "modulus", 0, gate=1), "a modulus has no gate"),
         (lambda: AxisRelation("input", "position", 0, span=3), "span is for a modulus only"),
         (lambda: IntentContract(code=False), "needs at least one axis relation"),
+        (lambda: AxisRelation("input", "position", 0, scale=0.0), "scale must be finite and non-zero"),
         (lambda: IntentContract((AxisRelation("input", "position", 0),) * 2), "one node set has two relations"),
     ],
 )
@@ -114,3 +115,32 @@ def test_the_contract_keeps_hidden_neurons_interchangeable(name: str, gen: torch
                                  "target": {"d_model": 8, "n_heads": 2, "d_mlp": 12}})  # fmt: skip
     model = build_model(name, task.spec, task.intent_dim, SMALL, task.contract).eval()
     assert_pe_permutations_permute_weights(model, task.intent_features([5, 13]), task.sample([5, 7], 16, gen)[0], gen)
+
+
+def test_direct_reads_the_same_members_as_the_task_numbers_them() -> None:
+    """Direct's Transformer puts the intent in front as one more position, so its positions and attention
+    offsets hold the task's members shifted by one: the member it marks as the shift's offset (feature 0) is
+    the offset -s, and the intent token's position gets no relation. ``intent_axes: false`` turns it off."""
+    target = {"d_model": 8, "n_heads": 2, "d_mlp": 8, "n_layers": 1, "rel_bias": True}
+    task = build_task("arc1d", {"test_examples": 8, "target": target})
+    model = build_model("direct", task.spec, task.intent_dim, {"d_intent": 8}, task.contract)
+    ctx = model.net_spec.node_set("positions").size  # 37: the intent token and 36 cells
+    for intent, s in (("shift-forward-2", 2), ("shift-inverse-3", -3)):
+        u = task.intent_features([intent])
+        offsets = model.member_inputs(task.contract.relation("offsets"), u, 2 * ctx - 1)[0]
+        marked = ((offsets[:, 0] == 0) & (offsets[:, 1] == 1)).nonzero().flatten().tolist()
+        assert [m - (ctx - 1) for m in marked] == [-s]  # member m of Direct's offsets is j - i = m - 36
+        positions = model.member_inputs(task.contract.relation("positions"), u, ctx)[0]
+        assert positions[0].abs().sum() == 0 and positions[1, :2].tolist() == [-s, 1.0]  # cell 0 is member 1
+    plain = build_model("direct", task.spec, task.intent_dim, {"d_intent": 8, "intent_axes": False}, task.contract)
+    assert not plain.terms and len(model.terms) == 3  # W_pos, W_U, rel_bias
+
+
+def test_a_modulus_is_a_whole_number_of_members() -> None:
+    """The modulus is rebuilt from a float feature (p / vocab * vocab), which is not always exactly p in float32;
+    it is rounded, so member p is unused and member p - 1 used for every vocabulary. A modulus below 1 is refused."""
+    relation = AxisRelation("tokens", "modulus", 0, scale=200, span=200)
+    feats = relation.features(torch.tensor([[107 / 200]]), 201)[0]
+    assert feats[106, 1] == 0 and feats[107, 1] == 1 and feats[107, 0] == 1.0
+    with pytest.raises(SpecError, match="a modulus below 1"):
+        relation.features(torch.tensor([[0.0]]), 201)

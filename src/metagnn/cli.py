@@ -181,7 +181,7 @@ def cmd_synthesize(args: argparse.Namespace) -> int:
     print(
         f"wrote {args.out}: {task.spec.num_parameters} weights of a {task.spec.family} "
         f"for {run.task} intent {task.intent_key(intent)}; exact match on its {row['n']:,} test examples "
-        f"({'held-out examples of a seen intent' if row['split'] == 'id' else 'every example'}): {row['accuracy']:.3f}"
+        f"({'held out' if row['split'] == 'id' else 'never trained on'}): {row['accuracy']:.3f}"
     )
     return 0
 

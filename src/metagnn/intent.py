@@ -25,6 +25,7 @@ axes and reads the whole intent as a code (the ablation).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -65,6 +66,8 @@ class AxisRelation:
             raise SpecError(f"intent axis {self.node_set!r}: a modulus has no gate")
         if self.kind == "position" and self.span is not None:
             raise SpecError(f"intent axis {self.node_set!r}: span is for a modulus only")
+        if not math.isfinite(self.scale) or self.scale == 0 or not math.isfinite(self.origin):
+            raise SpecError(f"intent axis {self.node_set!r}: scale must be finite and non-zero, origin finite")
 
     @property
     def width(self) -> int:
@@ -74,8 +77,17 @@ class AxisRelation:
         return 1 if self.gate is None else 2
 
     def coordinate(self, u: Tensor) -> Tensor:
-        """The intent's coordinate (or modulus) on the axis, in index units: ``(B,)``."""
-        return self.origin + u[:, self.feature] * self.scale
+        """The intent's coordinate (or modulus) on the axis, in index units: ``(B,)``.
+
+        A modulus counts members, so it is rounded to a whole number (``p / vocab * vocab`` in float32 is
+        not always exactly ``p``, and member ``p`` must be marked unused). Raises :class:`SpecError` for a
+        modulus below 1."""
+        c = self.origin + u[:, self.feature].double() * self.scale
+        if self.kind == "modulus":
+            c = c.round()
+            if bool((c < 1).any()):
+                raise SpecError(f"intent axis {self.node_set!r}: a modulus below 1 in {c.tolist()}")
+        return c.to(u.dtype)
 
     def features(self, u: Tensor, size: int) -> Tensor:
         """What member ``i < size`` of the axis is for each intent row of ``u``: ``(B, size, width)``.

@@ -87,9 +87,12 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> Path | None:
     for m, (model, histories) in enumerate(by_model.items()):
         steps = sorted(set.intersection(*({h["step"] for h in hist} for hist in histories)))
         for key, style in (("ood_accuracy", "-"), ("val_accuracy", "--")):
-            ys = [mean(next(h[key] for h in hist if h["step"] == s) or 0.0 for hist in histories) for s in steps]
-            label = f"{model} ({'OOD' if key == 'ood_accuracy' else 'val'}, {len(histories)} run(s))"
-            ax.plot(steps, ys, style, color=f"C{m}", label=label)
+            points = [[next(h.get(key) for h in hist if h["step"] == s) for hist in histories] for s in steps]
+            xs = [s for s, p in zip(steps, points) if None not in p]  # a run without validation intents
+            if xs:
+                ys = [mean(p) for p in points if None not in p]
+                label = f"{model} ({'OOD' if key == 'ood_accuracy' else 'val'}, {len(histories)} run(s))"
+                ax.plot(xs, ys, style, color=f"C{m}", label=label)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("exact-match accuracy (mean over intents)")
     ax.set_ylim(0, 1.02)

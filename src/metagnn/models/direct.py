@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from metagnn.errors import ConfigError
 from metagnn.intent import NO_CONTRACT, AxisRelation, IntentContract
 from metagnn.models.base import Model, mlp
+from metagnn.models.tied import key
 from metagnn.registry import MODELS
 from metagnn.spec import SynthesizedNetwork, TargetSpec, build_target
 
@@ -32,6 +33,7 @@ class DirectConfig:
     d_intent: int = 64
     d_axis: int = 64  # hidden width of the per-member terms of related axes
     pe_dim: int = 16  # width of the smooth code of a related member's value
+    intent_axes: bool = True  # False: ignore the task's intent contract, read the intent as a code (an ablation)
     target_overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -50,7 +52,7 @@ class Direct(Model):
     ) -> None:
         super().__init__()
         self.spec, self.cfg = spec, cfg
-        self.contract = contract.check(spec, intent_dim)
+        self.contract = contract.check(spec, intent_dim) if cfg.intent_axes else NO_CONTRACT
         kwargs = {**spec.kwargs, **cfg.target_overrides, "intent_dim": cfg.d_intent}
         self.net_spec = build_target(spec.family, **kwargs)
         self.intent = nn.Sequential(
@@ -58,7 +60,9 @@ class Direct(Model):
         )
         # Drawn from torch's global RNG, which the training loop seeds with the run's seed.
         self.net = SynthesizedNetwork(self.net_spec, self.net_spec.init_theta())
-        # (relation, parameter, axis of the parameter that the relation's node set is) per related parameter
+        # (relation, parameter, axis of the parameter that the relation's node set is) per related parameter.
+        # Direct's network may put the intent in front as one more position (a Transformer): its positions
+        # and attention offsets then hold the task's members shifted by one, with extra members at the ends.
         self.terms: list[tuple[AxisRelation, str, int]] = []
         self.axis_terms = nn.ModuleDict()
         generator = torch.Generator().manual_seed(0)
@@ -66,7 +70,7 @@ class Direct(Model):
             half = cfg.pe_dim // 2
             omega = 2 * math.pi * 4.0 * torch.rand(half, generator=generator, dtype=torch.float64)
             self.register_buffer(
-                f"code__{a.node_set}",
+                f"code__{key(a.node_set)}",
                 torch.stack([omega, 2 * math.pi * torch.rand(half, generator=generator, dtype=torch.float64)]).float(),
             )
             for p in self.net_spec.params:
@@ -79,16 +83,21 @@ class Direct(Model):
                 term = mlp(a.width + cfg.pe_dim, cfg.d_axis, other)
                 nn.init.zeros_(term[-1].weight)  # starts as the plain network
                 nn.init.zeros_(term[-1].bias)
-                self.axis_terms[p.name.replace(".", "__")] = term
+                self.axis_terms[key(p.name)] = term
 
     def member_inputs(self, a: AxisRelation, u: Tensor, size: int) -> Tensor:
-        """What each member of ``a``'s axis is, per intent: its features and a smooth code, ``(B, size, w)``."""
-        value = a.code_value(u, size)
+        """What each member of ``a``'s axis in Direct's network is, per intent: its features and a smooth code,
+        as the task's spec numbers the members, ``(B, size, w)``; members the task's axis does not have
+        (the intent token's position, the offsets that reach it) get zeros."""
+        n = self.spec.node_set(a.node_set).size
+        value = a.code_value(u, n)
         if value is None:
-            value = torch.arange(size, device=u.device, dtype=u.dtype)[None].expand(len(u), -1) / max(size - 1, 1)
-        omega, phase = getattr(self, f"code__{a.node_set}")
+            value = torch.arange(n, device=u.device, dtype=u.dtype)[None].expand(len(u), -1) / max(n - 1, 1)
+        omega, phase = getattr(self, f"code__{key(a.node_set)}")
         angle = value[..., None] * omega + phase
-        return torch.cat([a.features(u, size), angle.cos(), angle.sin()], dim=-1)
+        inputs = torch.cat([a.features(u, n), angle.cos(), angle.sin()], dim=-1)
+        lead = 0 if size == n else 1  # an intent token in front: member m of the task's axis is member m + 1
+        return torch.nn.functional.pad(inputs, (0, 0, lead, size - n - lead))
 
     def forward(self, u: Tensor, x: Tensor) -> Tensor:
         b, n = x.shape[:2]
@@ -99,7 +108,7 @@ class Direct(Model):
         batched = {}
         for a, name, axis in self.terms:
             shape = self.net_spec.shape(name)
-            delta = self.axis_terms[name.replace(".", "__")](self.member_inputs(a, u, shape[axis]))  # (B, size, other)
+            delta = self.axis_terms[key(name)](self.member_inputs(a, u, shape[axis]))  # (B, size, other)
             rest = [s for i, s in enumerate(shape) if i != axis]
             delta = delta.reshape(b, shape[axis], *rest).movedim(1, axis + 1)
             batched[name] = batched.get(name, shared[name]) + delta

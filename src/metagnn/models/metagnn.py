@@ -66,13 +66,15 @@ class MetaGNN(TiedHypernetwork):
         self.block_layers = nn.ModuleList(
             nn.ModuleDict({key(b.param): BlockMessages(cfg.d_node) for b in g.edge_blocks}) for _ in range(cfg.rounds)
         )
-        self.node_layers = nn.ModuleList(
-            nn.ModuleDict({key(n): NodeUpdate(cfg.d_node) for n in g.node_sets}) for _ in range(cfg.rounds)
-        )
-        # How many blocks touch each node set: messages are averaged over them.
+        # How many blocks touch each node set: messages are averaged over them. A node set no weight touches
+        # hears nothing and gets no update (an update that never runs would leave parameters without a gradient).
         self.degree = {n: sum((b.rows == n) + (b.cols == n) for b in g.edge_blocks) for n in g.node_sets}
+        heard = [n for n in g.node_sets if self.degree[n]]
+        self.node_layers = nn.ModuleList(
+            nn.ModuleDict({key(n): NodeUpdate(cfg.d_node) for n in heard}) for _ in range(cfg.rounds)
+        )
         if cfg.rounds:
-            self.freeze_shared_offsets({n: self.node_layers[-1][key(n)].mlp[-1].bias for n in g.node_sets})
+            self.freeze_shared_offsets({n: self.node_layers[-1][key(n)].mlp[-1].bias for n in heard})
         self.calibrate(intent_dim)
 
     def mix(self, nodes: dict[str, Tensor]) -> dict[str, Tensor]:
