@@ -289,10 +289,10 @@ def test_the_shift_is_a_position_on_the_attention_offsets_that_computes_it(inten
     cell that has a cell to copy; set at the opposite shift's member, it does not. Other rules' features are 0."""
     target = {"d_model": 32, "n_heads": 1, "d_mlp": 4, "n_layers": 1, "rel_bias": True}
     task = build_task("arc1d", {"test_examples": 64, "target": target})
-    anchor = task.contract.relation("offsets")
+    relation = task.contract.relation("offsets")
     assert [a.node_set for a in task.contract.axes] == ["classes", "positions", "offsets"]
     u = task.intent_features([intent, "recolour-2"])
-    feats = anchor.features(u, 71)
+    feats = relation.features(u, 71)
     assert feats[1].abs().sum() == 0
     member = int(feats[0, :, 0].abs().argmin())
     assert feats[0, member, 0] == 0 and feats[0, :, 1].eq(1).all()

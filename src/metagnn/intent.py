@@ -14,8 +14,9 @@ inputs, classes, attention offsets), in one of two ways:
 The declaration is structure, not an answer: it says *where* the intent sits on an axis, never
 which frequencies, features or weights solve the task. :class:`IntentContract` also says whether
 the rest of the intent reaches the hypernetwork's encoders as a code; with ``code=False`` the
-intent reaches the model only through its axes, so an unseen intent is no new input to any module
-(the robust choice where the axes say everything, as for SumFirst-n and AddMod-p).
+intent reaches the model only through its axes, so an unseen intent is no new intent code, only
+members at offsets or ratios that may be new (the robust choice where the axes say everything, as for
+SumFirst-n and AddMod-p).
 
 The tied hypernetworks read a contract in one place, ``TiedHypernetwork.encode`` (through
 :meth:`AxisRelation.features`, :meth:`AxisRelation.code_value` and :meth:`IntentContract.intent_code`);

@@ -324,7 +324,9 @@ class TiedHypernetwork(Hypernetwork):
 
     Positional encodings are buffers (saved in every checkpoint, so a checkpoint always
     synthesizes the same weights for the same intent); with ``resample_pe`` they are redrawn at
-    every training step (an ablation) and the saved ones are used at evaluation. ``contract`` is the
+    every training step (an ablation) and the saved ones are used at evaluation. An axis the task relates
+    to the intent without a gate is coded relative to the intent instead (``rpe__<node set>``
+    frequencies, not redrawn). ``contract`` is the
     task's declaration of how its intent meets the axes of ``spec`` (:class:`metagnn.intent.IntentContract`).
     """
 
