@@ -152,6 +152,7 @@ class GroupDecoders(nn.Module):
     def __init__(self, graph: NeuralGraph, d_node: int, d_edge: int) -> None:
         super().__init__()
         self.graph = graph
+        self.interchangeable = interchangeable_node_sets(graph)
         self.heads = nn.ModuleDict()
         for p in graph.spec.params:
             if p.is_edge:
@@ -176,8 +177,7 @@ class GroupDecoders(nn.Module):
         """What a weight head reads of a node set: its states, centred over the members where they are
         interchangeable (equivariant; read uncentred, the part every member shares dominated, and the
         decoded rows of interchangeable neurons started as near-copies of each other)."""
-        h = nodes[node_set]
-        return centred(h) if not all(a.fixed for a in self.graph.spec.node_set(node_set).axes) else h
+        return centred(nodes[node_set]) if node_set in self.interchangeable else nodes[node_set]
 
     def raw(self, p: ParamSpec, nodes: dict[str, Tensor]) -> Tensor:
         """The head's output for ``p``: ``(B, n_rows, n_cols)`` for a weight, ``(B, n)`` for a bias."""
@@ -240,6 +240,11 @@ class GroupDecoders(nn.Module):
         return theta
 
 
+def interchangeable_node_sets(graph: NeuralGraph) -> frozenset[str]:
+    """The node sets with an interchangeable axis (read centred by the weight heads), found once per model."""
+    return frozenset(s.name for s in graph.spec.node_sets if not all(a.fixed for a in s.axes))
+
+
 def padded(pe: Tensor, width: int) -> Tensor:
     """PE features zero-padded to ``width`` columns: ``(..., n, width)``."""
     return torch.nn.functional.pad(pe, (0, width - pe.shape[-1]))
@@ -278,6 +283,7 @@ class SharedDecoders(GroupDecoders):
     def __init__(self, graph: NeuralGraph, d_node: int, d_edge: int) -> None:
         nn.Module.__init__(self)
         self.graph = graph
+        self.interchangeable = interchangeable_node_sets(graph)
         params = graph.spec.params
         self.ids = {p.name: i for i, p in enumerate(params)}
         self.edge_head = BilinearHead(d_node, d_edge)
