@@ -41,7 +41,7 @@ import torch
 
 from metagnn.models import build_model
 from metagnn.registry import TASKS
-from metagnn.spec import SynthesizedNetwork, run
+from metagnn.targets import SynthesizedNetwork, run
 from metagnn.tasks import build_task
 from metagnn.train import build_optimizer
 

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from metagnn.errors import IntentError
 from metagnn.registry import TARGETS, TASKS
-from metagnn.spec import Axis, NodeSet, ParamSpec, TargetSpec, build_target
+from metagnn.targets import Axis, NodeSet, ParamSpec, TargetSpec, build_target
 from metagnn.tasks.base import Task
 from metagnn.train import RunConfig, train
 

@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch
 
 from metagnn.graph import NeuralGraph
-from metagnn.spec import TargetSpec, build_target, permute, permute_fixed_axis
+from metagnn.targets import TargetSpec, build_target, permute, permute_fixed_axis
 from metagnn.tasks import build_task
 
 HEAD_GAP, SET_GAP = 0.45, 1.2  # extra vertical space between the heads of a nested node set, and between node sets

@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from metagnn.cli import load_config
+from metagnn.config import load_config
 from metagnn.errors import MetaGNNError
 from metagnn.report import mean_std
 from metagnn.reproduce import run_or_reuse

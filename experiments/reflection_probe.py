@@ -25,7 +25,7 @@ from statistics import mean
 
 import torch
 
-from metagnn.spec import Theta, run
+from metagnn.targets import Theta, run
 from metagnn.tasks.arc1d.task import IGNORE
 from metagnn.train import WEIGHTS, load_run
 

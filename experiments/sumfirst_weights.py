@@ -12,7 +12,7 @@ import argparse
 
 import torch
 
-from metagnn.spec import run as run_target
+from metagnn.targets import run as run_target
 from metagnn.train import load_run
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from helpers import TINY_SPECS, tiny_mlp, tiny_transformer, user_target
 
-from metagnn.spec import TargetSpec
+from metagnn.targets import TargetSpec
 
 # Every tensor here is tiny: one thread is fastest and immune to OpenMP spin-waiting on a busy 2-core machine.
 torch.set_num_threads(1)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from metagnn.spec import Axis, NodeSet, ParamSpec, TargetSpec, Theta, build_target, permute, run
+from metagnn.targets import Axis, NodeSet, ParamSpec, TargetSpec, Theta, build_target, permute, run
 
 
 def random_perm(n: int, generator: torch.Generator) -> Tensor:

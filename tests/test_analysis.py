@@ -40,7 +40,7 @@ from metagnn.analysis.reference import train_reference
 from metagnn.cli import main
 from metagnn.errors import ConfigError, IntentError
 from metagnn.evaluate import evaluate
-from metagnn.spec import TargetSpec, Theta, build_target, run
+from metagnn.targets import TargetSpec, Theta, build_target, run
 from metagnn.tasks import build_task
 
 FULL_TARGET = {"vocab": 129, "n_ctx": 3, "n_classes": 128, "d_model": 32, "n_heads": 4, "d_mlp": 128}

@@ -14,7 +14,7 @@ from helpers import assert_changed, random_perm, to_double
 from metagnn.cli import main
 from metagnn.errors import ConfigError, DataError, IntentError
 from metagnn.models import build_model
-from metagnn.spec import build_target, permute, permute_fixed_axis
+from metagnn.targets import build_target, permute, permute_fixed_axis
 from metagnn.tasks import build_task
 from metagnn.tasks.arc1d.generator import sample_pair
 from metagnn.tasks.arc1d.real import load_tasks, real_check
@@ -129,7 +129,7 @@ def test_splits_are_spec_3s() -> None:
     assert task.splits["val"] == ["shift-inverse-1", "recolour-4"]
     assert sorted(task.splits["train"]) == sorted({i.key for i in all_intents()} - set(OOD) - set(VAL))
     assert task.splits["train"] == TRAIN
-    from metagnn.cli import load_config
+    from metagnn.config import load_config
 
     for name in ("quick", "full"):
         cfg = load_config(name, "arc1d")
@@ -480,7 +480,7 @@ def test_arc_dir_on_another_task_is_a_clear_error(tmp_path: Path, capsys) -> Non
 @pytest.mark.parametrize("name", ["quick", "full"])
 def test_shipped_arc1d_configs_are_valid_and_fair(name: str) -> None:
     """Every model builds; Direct's parameter count is within 2x of Meta-GNN's."""
-    from metagnn.cli import load_config
+    from metagnn.config import load_config
     from metagnn.train import TrainConfig
 
     cfg = load_config(name, "arc1d")

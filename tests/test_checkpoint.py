@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 
 from metagnn.checkpoint import CHECKPOINT, CONFIG, load_tensors, save_tensors
 from metagnn.errors import CheckpointError
-from metagnn.runtime import SCHEMA_VERSION
+from metagnn.checkpoint import SCHEMA_VERSION
 from metagnn.train import load_run
 
 TENSORS = {

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from metagnn.registry import TARGETS, TASKS
-from metagnn.spec import permute, run
+from metagnn.targets import permute, run
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "custom_family.py"
 

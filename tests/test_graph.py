@@ -7,7 +7,7 @@ import torch
 
 from metagnn.errors import SpecError
 from metagnn.graph import NeuralGraph
-from metagnn.spec import TargetSpec, build_target
+from metagnn.targets import TargetSpec, build_target
 
 
 def node_slice(g: NeuralGraph, name: str) -> slice:

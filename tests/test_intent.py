@@ -11,7 +11,7 @@ from helpers import assert_pe_permutations_permute_weights
 from metagnn.errors import SpecError
 from metagnn.intent import AxisRelation, IntentContract
 from metagnn.models import build_model
-from metagnn.spec import build_target
+from metagnn.targets import build_target
 from metagnn.tasks import build_task
 
 SMALL = {"d_intent": 8, "d_node": 16, "d_edge": 8, "rounds": 2}

@@ -17,7 +17,7 @@ from helpers import (
 from metagnn.errors import ConfigError
 from metagnn.models import Model, build_model
 from metagnn.models.tied import TiedHypernetwork
-from metagnn.spec import TargetSpec, build_target
+from metagnn.targets import TargetSpec, build_target
 from metagnn.tasks import build_task
 
 TINY = {

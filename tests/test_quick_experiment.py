@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from metagnn.cli import load_config, main
+from metagnn.cli import main
+from metagnn.config import load_config
 
 
 def train_metagnn(task: str, cfg: dict, out: Path) -> dict:

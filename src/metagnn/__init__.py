@@ -5,7 +5,7 @@ __version__ = "0.1.0"
 from metagnn.graph import NeuralGraph  # noqa: E402
 from metagnn.models import build_model  # noqa: E402
 from metagnn.program import load_program, save_program  # noqa: E402
-from metagnn.spec import TargetSpec, build_target, instantiate, run  # noqa: E402
+from metagnn.targets import TargetSpec, build_target, instantiate, run  # noqa: E402
 from metagnn.tasks import build_task  # noqa: E402
 
 __all__ = [

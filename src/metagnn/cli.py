@@ -15,13 +15,13 @@ import re
 import shlex
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from metagnn.checkpoint import METRICS, read_json, write_json
+from metagnn.config import load_config
 from metagnn.errors import ConfigError, MetaGNNError
 from metagnn.evaluate import evaluate
 from metagnn.models import Hypernetwork
@@ -31,34 +31,6 @@ from metagnn.reproduce import run_or_reuse
 from metagnn.runtime import pick_device, provenance, tune_allocator
 from metagnn.tasks import build_task
 from metagnn.train import WEIGHTS, RunConfig, load_run, train
-
-CONFIG_KEYS = {"task_config", "train", "models"}
-
-
-def load_config(name: str, task: str) -> dict[str, Any]:
-    """``quick`` / ``full`` (shipped with the package) or a path to a JSON file."""
-    if name in ("quick", "full"):
-        res = resources.files("metagnn") / "configs" / f"{task}-{name}.json"
-        if not res.is_file():
-            raise ConfigError(f"task {task!r} has no {name!r} config")
-        data = json.loads(res.read_text())
-    elif Path(name).exists():
-        data = read_json(name)
-    else:
-        raise ConfigError(f"config {name!r} is neither 'quick', 'full' nor an existing JSON file")
-    unknown = sorted(set(data) - CONFIG_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"config {name}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(CONFIG_KEYS))}"
-        )
-    for key in CONFIG_KEYS & set(data):
-        if not isinstance(data[key], dict):
-            raise ConfigError(f"config {name}: {key!r} must be an object, got {type(data[key]).__name__}")
-    for model, value in data.get("models", {}).items():
-        if not isinstance(value, dict):
-            raise ConfigError(f"config {name}: models.{model} must be an object, got {type(value).__name__}")
-    return data
-
 
 def seed_value(text: str) -> int:
     value = int(text)

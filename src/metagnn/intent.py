@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from metagnn.errors import SpecError
-from metagnn.spec import TargetSpec
+from metagnn.targets import TargetSpec
 
 KINDS = ("position", "modulus")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from metagnn.checkpoint import load_tensors, save_tensors
 from metagnn.errors import CheckpointError
-from metagnn.spec import SynthesizedNetwork, TargetSpec, Theta, build_target, instantiate
+from metagnn.targets import SynthesizedNetwork, TargetSpec, Theta, build_target, instantiate
 
 
 def save_program(path: Path | str, spec: TargetSpec, theta: Theta, **info: Any) -> None:

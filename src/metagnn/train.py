@@ -35,7 +35,7 @@ from metagnn.distributed import World, close_world, init_world
 from metagnn.errors import CheckpointError, ConfigError, RunFolderBusy, TrainingError
 from metagnn.evaluate import evaluate
 from metagnn.models import Model, build_model
-from metagnn.runtime import pick_device, provenance, schema_mismatch, tune_allocator
+from metagnn.runtime import pick_device, provenance, tune_allocator
 from metagnn.tasks import Task, build_task
 
 
@@ -442,7 +442,7 @@ def load_run(path: Path | str, device: str | None = None, weights: str = "last")
     prov = saved.get("provenance")
     schema = prov.get("schema_version") if isinstance(prov, dict) else None
     if schema != ckpt.SCHEMA_VERSION:
-        raise CheckpointError(f"{path / ckpt.CONFIG}: schema version {schema!r}, {schema_mismatch(schema)}")
+        raise CheckpointError(f"{path / ckpt.CONFIG}: schema version {schema!r}, {ckpt.schema_mismatch(schema)}")
     task, model, _ = build(run)
     tensors, _ = ckpt.load_tensors(path / ckpt.CHECKPOINT)
     # A checkpoint from before the first evaluation has no selected weights yet: then "best" is the model's.

@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from metagnn.errors import ConfigError, IntentError
-from metagnn.spec import TargetSpec, run_with_cache
+from metagnn.targets import TargetSpec, run_with_cache
 
 KEY_SHARE = 0.9
 TOP_N = 5
@@ -190,7 +190,7 @@ def all_pairs(spec: TargetSpec, p: int) -> Tensor:
 
 def pair_logits(spec: TargetSpec, theta: Mapping[str, Tensor], p: int) -> tuple[Tensor, dict[str, Tensor]]:
     """The target's logits ``(p^2, n_classes)`` over :func:`all_pairs` and its activation cache
-    (:func:`metagnn.spec.run_with_cache`: the one forward pass, the one the evaluation runs)."""
+    (:func:`metagnn.targets.run_with_cache`: the one forward pass, the one the evaluation runs)."""
     return run_with_cache(spec, theta, all_pairs(spec, p).to(theta["embed.W_E"].device))
 
 

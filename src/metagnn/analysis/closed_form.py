@@ -47,7 +47,7 @@ from metagnn.analysis.clock import all_pairs, check_prime_size, frequency_power,
 from metagnn.analysis.runs import check_addmod_hypernetwork, split_label, synthesize_one
 from metagnn.errors import ConfigError
 from metagnn.evaluate import intent_accuracy
-from metagnn.spec import TargetSpec, Theta, build_target
+from metagnn.targets import TargetSpec, Theta, build_target
 from metagnn.tasks import Task
 from metagnn.train import load_run
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from metagnn.analysis.clock import all_pairs, check_prime_size, pair_answers
 from metagnn.errors import ConfigError, IntentError
-from metagnn.spec import TargetSpec, Theta, build_target
+from metagnn.targets import TargetSpec, Theta, build_target
 from metagnn.tasks.addmod import is_prime
 
 FULL_TARGET = {"d_model": 32, "n_heads": 4, "d_mlp": 128, "n_layers": 1, "layernorm": False}

@@ -12,7 +12,7 @@ from metagnn.analysis.clock import analyze_clock
 from metagnn.errors import ConfigError
 from metagnn.evaluate import intent_accuracy
 from metagnn.models import Hypernetwork
-from metagnn.spec import Theta
+from metagnn.targets import Theta
 from metagnn.tasks import Task
 from metagnn.train import build, load_run
 

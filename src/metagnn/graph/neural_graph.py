@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from metagnn.errors import SpecError
-from metagnn.spec.core import Axis, NodeSet, TargetSpec, Theta
+from metagnn.targets.core import Axis, NodeSet, TargetSpec, Theta
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from metagnn.models.base import Hypernetwork, Model
 from metagnn.models.direct import Direct
 from metagnn.models.tied import TiedHypernetwork
 from metagnn.registry import MODELS
-from metagnn.spec import TargetSpec
+from metagnn.targets import TargetSpec
 
 
 def build_model(

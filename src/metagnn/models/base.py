@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from metagnn.spec import TargetSpec, Theta, run
+from metagnn.targets import TargetSpec, Theta, run
 
 
 def mlp(d_in: int, d_hidden: int, d_out: int, layers: int = 2) -> nn.Sequential:

@@ -25,7 +25,7 @@ from metagnn.intent import NO_CONTRACT, AxisRelation, IntentContract
 from metagnn.models.base import Model, mlp
 from metagnn.models.tied import key
 from metagnn.registry import MODELS
-from metagnn.spec import SynthesizedNetwork, TargetSpec, build_target
+from metagnn.targets import SynthesizedNetwork, TargetSpec, build_target
 
 
 @dataclass

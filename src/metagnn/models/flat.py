@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from metagnn.errors import ConfigError
 from metagnn.models.base import Hypernetwork, mlp
 from metagnn.registry import MODELS
-from metagnn.spec import TargetSpec, Theta
+from metagnn.targets import TargetSpec, Theta
 
 
 @dataclass

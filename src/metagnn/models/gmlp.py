@@ -17,7 +17,7 @@ from metagnn.intent import NO_CONTRACT, IntentContract
 from metagnn.models.base import mlp, split_linear
 from metagnn.models.tied import TiedConfig, TiedHypernetwork, key
 from metagnn.registry import MODELS
-from metagnn.spec import TargetSpec
+from metagnn.targets import TargetSpec
 
 
 @dataclass

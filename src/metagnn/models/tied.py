@@ -26,7 +26,7 @@ from metagnn.errors import ConfigError
 from metagnn.graph import NeuralGraph
 from metagnn.intent import NO_CONTRACT, IntentContract
 from metagnn.models.base import Hypernetwork, mlp
-from metagnn.spec import ParamSpec, TargetSpec, Theta
+from metagnn.targets import ParamSpec, TargetSpec, Theta
 
 
 @dataclass

@@ -19,7 +19,7 @@ from torch import Tensor
 from metagnn.errors import IntentError
 from metagnn.intent import AxisRelation, IntentContract
 from metagnn.registry import TASKS
-from metagnn.spec import TargetSpec, build_target
+from metagnn.targets import TargetSpec, build_target
 from metagnn.tasks.base import Task
 
 

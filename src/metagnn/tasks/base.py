@@ -14,7 +14,7 @@ from torch import Tensor
 
 from metagnn.errors import IntentError
 from metagnn.intent import NO_CONTRACT, IntentContract
-from metagnn.spec import TargetSpec
+from metagnn.targets import TargetSpec
 
 Intent = Hashable
 SPLITS = ("train", "val", "ood", "extrapolation")

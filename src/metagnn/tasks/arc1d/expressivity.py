@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from metagnn.spec import run
+from metagnn.targets import run
 from metagnn.tasks.arc1d.rules import all_intents
 from metagnn.tasks.arc1d.task import Arc1D, Arc1DConfig
 

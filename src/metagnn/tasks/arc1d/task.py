@@ -26,7 +26,7 @@ from torch import Tensor
 from metagnn.errors import ConfigError, IntentError
 from metagnn.intent import AxisRelation, IntentContract
 from metagnn.registry import TASKS
-from metagnn.spec import TargetSpec, build_target
+from metagnn.targets import TargetSpec, build_target
 from metagnn.tasks.arc1d.generator import sample_pair
 from metagnn.tasks.arc1d.rules import N_COLOURS, RULES, Intent, Row, all_intents, check_intent, parse_intent
 from metagnn.tasks.base import Task

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from metagnn.errors import SpecError
 from metagnn.registry import TARGETS
-from metagnn.spec.core import Axis, NodeSet, ParamSpec, TargetSpec
+from metagnn.targets.core import Axis, NodeSet, ParamSpec, TargetSpec
 
 
 @TARGETS.register("transformer")

@@ -8,7 +8,7 @@ import torch
 from helpers import assert_changed, make_inputs, random_perm, to_double
 
 from metagnn.errors import ConfigError, SpecError
-from metagnn.spec import (
+from metagnn.targets import (
     Axis,
     NodeSet,
     ParamSpec,

@@ -6,8 +6,8 @@ from typing import Any
 
 from metagnn.errors import ConfigError
 from metagnn.registry import TARGETS
-from metagnn.spec import mlp, transformer  # noqa: F401  (registers the built-ins)
-from metagnn.spec.core import (
+from metagnn.targets import mlp, transformer  # noqa: F401  (registers the built-ins)
+from metagnn.targets.core import (
     Axis,
     NodeSet,
     ParamSpec,
