@@ -13,9 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
-from metagnn.checkpoint import CHECKPOINT, CONFIG, load_tensors, save_tensors
+from metagnn.checkpoint import CHECKPOINT, CONFIG, SCHEMA_VERSION, load_tensors, save_tensors
 from metagnn.errors import CheckpointError
-from metagnn.checkpoint import SCHEMA_VERSION
 from metagnn.train import load_run
 
 TENSORS = {

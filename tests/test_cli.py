@@ -11,8 +11,9 @@ import torch
 from safetensors.torch import load_file
 
 from metagnn.cli import main
-from metagnn.errors import ConfigError
+from metagnn.errors import ConfigError, MetaGNNError
 from metagnn.program import load_program
+from metagnn.synthesis import synthesize
 from metagnn.train import RunConfig, load_run, train
 
 TINY_TASK = {
@@ -111,6 +112,24 @@ def test_synthesized_program_loads_without_the_run_folder(run_dir: Path, tmp_pat
         expected = model(task.intent_features([13]), x[None])[0]
         assert torch.allclose(net(x), expected, atol=1e-5)
         assert printed == pytest.approx((net(x)[:, :13].argmax(-1) == y).float().mean().item(), abs=1e-3)
+
+
+def test_the_library_synthesizes_what_the_cli_writes(run_dir: Path, tmp_path: Path) -> None:
+    """``metagnn.synthesize`` is what the command runs: the same weights bitwise, the same score, and a
+    network that computes what the saved file computes."""
+    path = tmp_path / "add13.safetensors"
+    assert main(["synthesize", str(run_dir), "--intent", "13", "--out", str(path)]) == 0
+    program = synthesize(run_dir, 13)
+    saved = load_file(str(path))
+    assert saved.keys() == program.theta.keys()
+    assert all(torch.equal(saved[k], program.theta[k]) for k in saved)
+    assert (program.split, program.examples, program.info["intent"]) == ("val", 13 * 13, "13")
+    assert program.accuracy == synthesize(run_dir, "13").accuracy
+    x, _ = load_run(run_dir)[1].test_set(13)
+    with torch.no_grad():
+        assert torch.equal(program.network()(x), load_program(path)(x))
+    with pytest.raises(MetaGNNError, match="not a prime"):
+        synthesize(run_dir, 9)
 
 
 @pytest.mark.parametrize(

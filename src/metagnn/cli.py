@@ -24,13 +24,14 @@ from metagnn.checkpoint import METRICS, read_json, write_json
 from metagnn.config import load_config
 from metagnn.errors import ConfigError, MetaGNNError
 from metagnn.evaluate import evaluate
-from metagnn.models import Hypernetwork
 from metagnn.registry import MODELS, TASKS
 from metagnn.report import format_table, plot_curves, plot_per_intent, summarize
 from metagnn.reproduce import run_or_reuse
 from metagnn.runtime import pick_device, provenance, tune_allocator
+from metagnn.synthesis import synthesize
 from metagnn.tasks import build_task
 from metagnn.train import WEIGHTS, RunConfig, load_run, train
+
 
 def seed_value(text: str) -> int:
     value = int(text)
@@ -125,35 +126,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
-    from metagnn.program import save_program
-
-    run, task, model = load_run(args.run_dir, args.device, args.weights)
-    if not isinstance(model, Hypernetwork):
-        raise ConfigError(
-            f"model {run.model!r} does not generate weights; synthesize needs a hypernetwork "
-            f"({', '.join(n for n in MODELS.names() if n != 'direct')})"
-        )
-    intent = task.parse_intent(args.intent)
-    with torch.no_grad():
-        theta = {
-            k: v[0]
-            for k, v in model.synthesize(task.intent_features([intent]).to(next(model.parameters()).device)).items()
-        }
-    save_program(
-        args.out,
-        task.spec,
-        theta,
-        task=run.task,
-        intent=task.intent_key(intent),
-        model=run.model,
-        run_dir=str(args.run_dir),
-    )
-    scored = evaluate(model, task, next(model.parameters()).device, intents=[intent])["per_intent"]
-    (row,) = scored.values()
+    program = synthesize(args.run_dir, args.intent, args.weights, args.device)
+    program.save(args.out)
     print(
-        f"wrote {args.out}: {task.spec.num_parameters} weights of a {task.spec.family} "
-        f"for {run.task} intent {task.intent_key(intent)}; exact match on its {row['n']:,} test examples "
-        f"({'held out' if row['split'] == 'id' else 'never trained on'}): {row['accuracy']:.3f}"
+        f"wrote {args.out}: {program.spec.num_parameters} weights of a {program.spec.family} for "
+        f"{program.info['task']} intent {program.info['intent']}; exact match on its {program.examples:,} test "
+        f"examples ({'held out' if program.split == 'id' else 'never trained on'}): {program.accuracy:.3f}"
     )
     return 0
 

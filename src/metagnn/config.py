@@ -80,7 +80,7 @@ def load_config(name: str, task: str, _seen: tuple[str, ...] = ()) -> dict[str, 
     elif Path(name).is_file():
         data = read_json(name)
     else:
-        raise ConfigError(f"config {name!r} is neither {' nor '.join(repr(s) for s in SHIPPED)} nor a JSON file")
+        raise ConfigError(f"config {name!r} is neither 'quick', 'full' nor an existing JSON file")
     if "base" in data:
         base = data.pop("base")
         if not isinstance(base, str):

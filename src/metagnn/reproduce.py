@@ -16,7 +16,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from metagnn.checkpoint import CHECKPOINT, METRICS, SCHEMA_VERSION, read_json, run_lock, schema_mismatch, write_json, write_text
+from metagnn.checkpoint import (
+    CHECKPOINT,
+    METRICS,
+    SCHEMA_VERSION,
+    read_json,
+    run_lock,
+    schema_mismatch,
+    write_json,
+    write_text,
+)
 from metagnn.errors import CheckpointError, ConfigError, RunFolderBusy
 from metagnn.report import PAPER_OOD, plot_per_intent, summarize
 from metagnn.runtime import pick_device, provenance
