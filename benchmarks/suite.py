@@ -43,7 +43,7 @@ from metagnn.models import build_model
 from metagnn.registry import TASKS
 from metagnn.targets import SynthesizedNetwork, run
 from metagnn.tasks import build_task
-from metagnn.train import build_optimizer
+from metagnn.train import TrainConfig, build_optimizer, update
 
 MODELS = ("metagnn", "gmlp", "flat", "direct")
 HYPERNETWORKS = ("metagnn", "gmlp", "flat")
@@ -132,10 +132,7 @@ class TrainingStep:
         intents, u, x, y = self.batch()
         c0, t0 = time.process_time(), time.perf_counter()
         loss = self.loss(intents, u, x, y)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.opt.step()
+        update(loss, self.opt, self.model.parameters(), TrainConfig.grad_clip)
         wall = time.perf_counter() - t0
         self.cpu_times.append(time.process_time() - c0)
         return wall

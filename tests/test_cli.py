@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from metagnn.cli import main
 from metagnn.errors import ConfigError, MetaGNNError
+from metagnn.models.metagnn import MetaGNNConfig
 from metagnn.program import load_program
 from metagnn.synthesis import synthesize
-from metagnn.train import RunConfig, load_run, train
+from metagnn.train import RunConfig, TrainConfig, load_run, train
 
 TINY_TASK = {
     "vocab": 16,
@@ -58,6 +61,14 @@ def test_train_writes_a_complete_run_folder(run_dir: Path) -> None:
         assert key in metrics["provenance"]
     tensors = load_file(str(run_dir / "checkpoint.safetensors"))
     assert any(k.startswith("best.") for k in tensors) and "rng.data" in tensors
+    # every setting is recorded, defaults included, so the folder says what ran even once defaults change
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["train"] == {**asdict(TrainConfig()), **TINY_TRAIN} == metrics["config"]["train"]
+    assert saved["model_config"] == {**asdict(MetaGNNConfig()), **TINY_MODELS["metagnn"]}
+    assert saved["task_config"]["split_seed"] == 0 and saved["task_config"]["vocab"] == TINY_TASK["vocab"]
+    with safe_open(str(run_dir / "checkpoint.safetensors"), "pt") as f:
+        state = json.loads(f.metadata()["state"])
+    assert state["config"] == {k: saved[k] for k in ("task", "task_config", "model", "model_config", "train", "seed")}
     # SPEC 3b: the headline is the last step; the selected weights' figures stand beside it, labelled
     assert metrics["weights"] == "last" and metrics["selected"]["step"] == metrics["best_step"]
     assert set(metrics["selected"]["per_intent"]) == set(metrics["per_intent"])

@@ -2,9 +2,9 @@
 
 __version__ = "0.1.0"
 
+from metagnn.config import load_config  # noqa: E402
 from metagnn.graph import NeuralGraph  # noqa: E402
 from metagnn.models import build_model  # noqa: E402
-from metagnn.config import load_config  # noqa: E402
 from metagnn.program import load_program, save_program  # noqa: E402
 from metagnn.synthesis import Program, synthesize  # noqa: E402
 from metagnn.targets import TargetSpec, build_target, instantiate, run  # noqa: E402

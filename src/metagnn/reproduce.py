@@ -29,7 +29,7 @@ from metagnn.checkpoint import (
 from metagnn.errors import CheckpointError, ConfigError, RunFolderBusy
 from metagnn.report import PAPER_OOD, plot_per_intent, summarize
 from metagnn.runtime import pick_device, provenance
-from metagnn.train import RunConfig, started_with, train
+from metagnn.train import RunConfig, same_run, started_with, train
 
 TASK_ORDER = ("addmod", "sumfirst", "arc1d")
 MODEL_ORDER = ("metagnn", "gmlp", "flat", "direct")
@@ -43,7 +43,10 @@ def finished_metrics(run: RunConfig, run_dir: Path) -> dict[str, Any] | None:
     if not (run_dir / METRICS).exists():
         return None
     saved = read_json(run_dir / METRICS)
-    if saved.get("config") != run.as_json():
+    try:
+        if not same_run(run, RunConfig.saved(saved.get("config"), str(run_dir / METRICS))):
+            return None
+    except CheckpointError:  # metrics of something else: trained again, not reused
         return None
     schema = (saved.get("provenance") or {}).get("schema_version")
     if schema != SCHEMA_VERSION:
@@ -73,7 +76,7 @@ def run_or_reuse(
                 if resume and not started_with(run, run_dir):
                     raise ConfigError(
                         f"{run_dir} holds a run of another config (e.g. from before the shipped configs changed); "
-                        "use another --out, or remove that folder to train it again"
+                        "use another output folder, or remove that folder to train it again"
                     )
                 if resume:
                     log(f"{run.task}/{run.model}/seed{run.seed}: resuming {run_dir}")

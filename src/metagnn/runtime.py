@@ -66,12 +66,12 @@ def pick_device(name: str | None = None) -> torch.device:
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0 or (device.index or 0) >= count:
-            raise ConfigError(f"device {name!r} is not available here ({count} CUDA device(s)); use --device cpu")
+            raise ConfigError(f"device {name!r} is not available here ({count} CUDA device(s)); use device 'cpu'")
     elif device.type != "cpu":
         try:
             (torch.zeros(1, device=device) + 1).item()  # meta tensors have no values
         except (RuntimeError, NotImplementedError, AssertionError):
-            raise ConfigError(f"device {name!r} is not usable here; use --device cpu or cuda") from None
+            raise ConfigError(f"device {name!r} is not usable here; use 'cpu' or 'cuda'") from None
     return device
 
 

@@ -17,9 +17,9 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -35,6 +35,7 @@ from metagnn.distributed import World, close_world, init_world
 from metagnn.errors import CheckpointError, ConfigError, RunFolderBusy, TrainingError
 from metagnn.evaluate import evaluate
 from metagnn.models import Model, build_model
+from metagnn.registry import MODELS, TASKS
 from metagnn.runtime import pick_device, provenance, tune_allocator
 from metagnn.tasks import Task, build_task
 
@@ -100,12 +101,53 @@ class RunConfig:
         """The config as its ``config.json`` holds it (JSON types: lists, not tuples)."""
         return json.loads(json.dumps(asdict(self)))
 
+    def resolved(self) -> RunConfig:
+        """This run with every default filled in (validated): what a run folder records, so that it says
+        exactly what ran even after the defaults change."""
+
+        def full(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
+            return json.loads(json.dumps(asdict(from_dict(cls, data, where=where))))
+
+        task_cfg = full(TASKS.get(self.task).Config, self.task_config, f"task config ({self.task})")
+        model_cfg = full(MODELS.get(self.model).Config, self.model_config, f"model config ({self.model})")
+        return RunConfig(self.task, task_cfg, self.model, model_cfg, full(TrainConfig, self.train, "train config"),
+                         self.seed)  # fmt: skip
+
+    @classmethod
+    def saved(cls, data: dict[str, Any], where: str) -> RunConfig:
+        """The run a ``config.json`` (or a metrics JSON's ``"config"``) describes."""
+        if not isinstance(data, dict):
+            raise CheckpointError(f"{where}: not a run config")
+        try:
+            return from_dict(cls, {k: data[k] for k in (f.name for f in fields(cls))}, where=where)
+        except KeyError as e:
+            raise CheckpointError(f"{where}: missing key {e}") from None
+
+
+def same_run(a: RunConfig, b: RunConfig) -> bool:
+    """Whether two configs describe the same run once their defaults are filled in."""
+    try:
+        return a.resolved().as_json() == b.resolved().as_json()
+    except ConfigError:  # a config this version can no longer build is not this run
+        return False
+
 
 def started_with(run: RunConfig, out: Path) -> bool:
-    """Whether the run folder ``out`` was started with exactly ``run`` (its ``config.json``)."""
-    wanted = run.as_json()
-    saved = ckpt.read_json(out / ckpt.CONFIG)
-    return {k: saved.get(k) for k in wanted} == wanted
+    """Whether the run folder ``out`` was started with ``run`` (its ``config.json``), defaults filled in."""
+    return same_run(run, RunConfig.saved(ckpt.read_json(out / ckpt.CONFIG), str(out / ckpt.CONFIG)))
+
+
+def update(
+    loss: torch.Tensor, opt: torch.optim.Optimizer, params: Iterable[torch.Tensor], grad_clip: float | None
+) -> None:
+    """The one parameter update of every trainer here (training, the benchmark, the reference trainer):
+    clear the gradients, backpropagate ``loss``, clip their global norm to ``grad_clip`` (None: no clipping),
+    and step the optimizer."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip is not None:
+        torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    opt.step()
 
 
 def build(run: RunConfig) -> tuple[Task, Model, TrainConfig]:
@@ -164,6 +206,7 @@ def train(
     step, the intents and example slots this process trained on to ``out/batches.rank<R>.jsonl``.
     """
     out = ckpt.check_run_folder(out)
+    run = run.resolved()  # config.json, the checkpoint and metrics.json record every setting
     tune_allocator()
     world, dev = init_world(device)
     finished = False
@@ -206,7 +249,7 @@ def _train(
     model.to(dev)
     have_checkpoint = (out / ckpt.CHECKPOINT).exists()
     if have_checkpoint and not resume:
-        raise CheckpointError(f"{out} already holds a checkpoint; pass --resume to continue it or choose another --out")
+        raise CheckpointError(f"{out} already holds a checkpoint: resume it, or choose another run folder")
     if resume and not have_checkpoint:
         raise CheckpointError(f"{out}: nothing to resume (no {ckpt.CHECKPOINT})")
 
@@ -219,7 +262,7 @@ def _train(
     best_weights: dict[str, torch.Tensor] | None = None
     if resume:
         if not started_with(run, out):
-            raise CheckpointError(f"{out}: --resume with a different config than the run was started with")
+            raise CheckpointError(f"{out}: resuming with a different config than the run was started with")
         tensors, state = ckpt.load_tensors(out / ckpt.CHECKPOINT)
         try:
             model.load_state_dict(ckpt.unprefixed("model", tensors))
@@ -258,7 +301,7 @@ def _train(
             tensors.update(ckpt.prefixed("best", best_weights))
         if average is not None:
             tensors.update(ckpt.prefixed("ema", average.state_dict()))
-        ckpt.save_tensors(out / ckpt.CHECKPOINT, tensors, {**new_state, "optimizer": opt_meta})
+        ckpt.save_tensors(out / ckpt.CHECKPOINT, tensors, {**new_state, "optimizer": opt_meta, "config": asdict(run)})
         state.update(new_state)
 
     def validate(step: int) -> None:
@@ -328,10 +371,7 @@ def _train(
                 loss = loss * (task.loss_terms(y) * world.size / global_terms)
             if world.any([not bool(torch.isfinite(loss))], dev)[0]:  # every rank stops before the gradient all-reduce
                 raise TrainingError(f"loss is {loss.item()} at step {step}; {last_checkpoint(out, state)}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
+            update(loss, opt, model.parameters(), cfg.grad_clip)
             if average is not None:
                 average.update_parameters(model)
             acc = task.correct(out_.detach(), y, intents).float().mean().item()
@@ -356,8 +396,8 @@ def _train(
                 if interrupted:
                     raise TrainingError(
                         f"stopped by {stop.signal or 'another process'} after step {done}; "
-                        f"the checkpoint in {out} holds it and resumes with --resume "
-                        "(or run the same quickstart / reproduce command again)"
+                        f"the checkpoint in {out} holds it: resume it "
+                        "(or run the same command again)"
                     )
                 return None
     except KeyboardInterrupt:
@@ -371,7 +411,7 @@ def _train(
 
 def last_checkpoint(out: Path, state: dict[str, Any]) -> str:
     if (out / ckpt.CHECKPOINT).exists():
-        return f"the last checkpoint (step {state['step']}) in {out} is intact and resumes with --resume"
+        return f"the last checkpoint (step {state['step']}) in {out} is intact and can be resumed"
     return f"no checkpoint was written yet (the first comes at eval_every steps); remove {out} to start again"
 
 
@@ -431,14 +471,7 @@ def load_run(path: Path | str, device: str | None = None, weights: str = "last")
     if not path.is_dir():
         raise CheckpointError(f"{path}: run folder not found")
     saved = ckpt.read_json(path / ckpt.CONFIG)
-    try:
-        run = from_dict(
-            RunConfig,
-            {k: saved[k] for k in ("task", "task_config", "model", "model_config", "train", "seed")},
-            where=str(path / ckpt.CONFIG),
-        )
-    except KeyError as e:
-        raise CheckpointError(f"{path / ckpt.CONFIG}: missing key {e}") from None
+    run = RunConfig.saved(saved, str(path / ckpt.CONFIG))
     prov = saved.get("provenance")
     schema = prov.get("schema_version") if isinstance(prov, dict) else None
     if schema != ckpt.SCHEMA_VERSION:
