@@ -612,8 +612,7 @@ def _design_section() -> list[str]:
         "The measuring code lives in `benchmarks/` (`suite.py`: the measurements; `performance_doc.py`: this page",
         "and its plots; `compare_trees.py`: before/after on two source trees), outside the package, like",
         "examples and experiments: it is development tooling, imports only the public library, and ships in no",
-        "wheel. `src/metagnn/commands/bench.py` is a thin `metagnn bench` that finds `benchmarks/` (the current",
-        "directory, then the checkout the package was installed from in editable mode) and fails with a one-line",
-        "error where there is none. `tests/test_bench.py` runs the smallest pieces of every section in-process and",
+        "wheel. `benchmarks/bench.py` runs the suite and writes this page where it is told (`--out`).",
+        "`tests/test_bench.py` runs the smallest pieces of every section in-process and",
         "checks the structure and sanity of the results (no timed assertions).",
     ]

@@ -1,4 +1,4 @@
-"""The benchmark suite behind ``metagnn bench``: every measurement, side by side in one run.
+"""The benchmark suite behind ``benchmarks/bench.py``: every measurement, side by side in one run.
 
 Sections (each returns plain JSON-able dicts; :mod:`performance_doc` renders them):
 
@@ -19,7 +19,7 @@ Sections (each returns plain JSON-able dicts; :mod:`performance_doc` renders the
 - ``run_s``: running ``S`` on a batch of weight sets with ``spec.run`` (vmap) vs a Python loop of
   ``torch.func.functional_call``.
 
-Run ``metagnn bench --help``; ``python benchmarks/suite.py --point '{...}'`` is the scaling child.
+Run ``python benchmarks/bench.py --help``; ``python benchmarks/suite.py --point '{...}'`` is the scaling child.
 """
 
 from __future__ import annotations
@@ -627,4 +627,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--point":
         main_child(sys.argv[2])
     else:
-        sys.exit("usage: metagnn bench [--quick] [--json] [--out PATH] (this file is the suite it runs)")
+        sys.exit("usage: python benchmarks/bench.py [--quick] [--json] [--out PATH] (this file is the suite it runs)")

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from metagnn.checkpoint import METRICS, read_json, write_json
+from metagnn.commands import add_weights_argument
 from metagnn.config import load_config
 from metagnn.errors import ConfigError, MetaGNNError
 from metagnn.evaluate import evaluate
@@ -30,7 +31,7 @@ from metagnn.reproduce import run_or_reuse
 from metagnn.runtime import pick_device, provenance, tune_allocator
 from metagnn.synthesis import synthesize
 from metagnn.tasks import build_task
-from metagnn.train import WEIGHTS, RunConfig, load_run, train
+from metagnn.train import RunConfig, load_run, train
 
 
 def seed_value(text: str) -> int:
@@ -81,14 +82,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(format_table([metrics]))
         print(f"run folder: {args.out}")
     return 0
-
-
-def add_weights_argument(
-    p: argparse.ArgumentParser,
-    help: str = "last: the weights of the last step trained (default; SPEC 3b's headline); best: the weights "
-    "validation selected",
-) -> None:
-    p.add_argument("--weights", choices=WEIGHTS, default="last", help=help)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from metagnn.cli import add_weights_argument
+from metagnn.commands import add_weights_argument
 from metagnn.config import load_config
 from metagnn.errors import ConfigError
 from metagnn.evaluate import evaluate

@@ -1,56 +1,32 @@
-"""``metagnn bench``: the benchmark suite of the repository's ``benchmarks/`` folder.
+"""The benchmark runner: every measurement of ``suite.py``, side by side in one run, and the page it writes.
 
-The measuring code is development tooling and lives outside the package (``benchmarks/suite.py``,
-``benchmarks/performance_doc.py``); this command only finds that folder and runs it: first under the
-current directory, then in the checkout the package was installed from (editable install).
+    python benchmarks/bench.py --threads 1 --out docs/performance.md     # the full suite (about an hour)
+    python benchmarks/bench.py --quick                                  # a few minutes, prints the targets
+    python benchmarks/bench.py --from-json docs/results/performance/bench-full.json   # re-render, no measuring
+
+Development tooling, not part of the package: it imports the public library and writes where it is told
+(the Markdown page, its plots beside it, and the raw results under ``results/performance/`` beside that).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from metagnn.errors import ConfigError
+import performance_doc
+import suite
+import torch
+
+from metagnn.errors import ConfigError, MetaGNNError
 
 DEFAULT_DOC = "docs/performance.md"
 
 
-def find_benchmarks(start: Path | None = None) -> Path:
-    """The repository's ``benchmarks/`` folder, or a :class:`ConfigError` saying where it was looked for."""
-    here = Path(__file__).resolve()
-    candidates = [(start or Path.cwd()) / "benchmarks", here.parents[3] / "benchmarks"]
-    for c in candidates:
-        if (c / "suite.py").is_file() and (c / "performance_doc.py").is_file():
-            return c
-    raise ConfigError(
-        f"metagnn bench needs the repository's benchmarks/ folder (looked in {', '.join(str(c) for c in candidates)}); "
-        "run it from a checkout"
-    )
-
-
-def load_module(folder: Path, name: str) -> ModuleType:
-    """Import ``folder/name.py`` (the folder goes on ``sys.path`` so its modules can import each other)."""
-    if str(folder) not in sys.path:
-        sys.path.insert(0, str(folder))
-    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
-    if spec is None or spec.loader is None:
-        raise ConfigError(f"cannot import {folder / name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def bench(args: argparse.Namespace) -> int:
-    folder = find_benchmarks()
-    suite = load_module(folder, "suite")
-    doc_mod = load_module(folder, "performance_doc")
     out = args.out if args.out is not None else (None if args.quick else DEFAULT_DOC)
     if out is not None:
         out_path = Path(out)
@@ -82,12 +58,12 @@ def bench(args: argparse.Namespace) -> int:
         saved = out_path.parent / "results" / "performance"
         extra, optimizer = read_json_if(saved / "before-after.json"), read_json_if(saved / "optimizer.json")
         command = res.get("command") or command_line(args)
-        out_path.write_text(doc_mod.render(res, out_path, command, shown(json_path), extra, optimizer))
+        out_path.write_text(performance_doc.render(res, out_path, command, shown(json_path), extra, optimizer))
         log(f"wrote {out_path}" + ("" if args.from_json else f" and {json_path}"))
     if args.json:
         print(json.dumps(res, indent=1))
     else:
-        for target, measured, verdict in doc_mod.targets(res):
+        for target, measured, verdict in performance_doc.targets(res):
             print(f"{verdict:>8}  {target}: {measured}")
     return 0
 
@@ -95,14 +71,12 @@ def bench(args: argparse.Namespace) -> int:
 def command_line(args: argparse.Namespace) -> str:
     """The command as typed (when run as ``metagnn``), else its equivalent; a re-render names the saved run's."""
     if args.from_json:
-        return "metagnn --threads {} bench{}".format(
+        return "python benchmarks/bench.py --threads {}{}".format(
             json.loads(Path(args.from_json).read_text())["machine"]["threads"],
             " --quick" if "quick" in Path(args.from_json).name else "",
         )
-    if sys.argv and Path(sys.argv[0]).name == "metagnn":
-        return " ".join(["metagnn", *sys.argv[1:]])
     flags = (["--quick"] if args.quick else []) + (["--out", args.out] if args.out else [])
-    return " ".join(["metagnn", "bench", *flags])
+    return " ".join(["python benchmarks/bench.py", f"--threads {torch.get_num_threads()}", *flags])
 
 
 def shown(path: Path) -> Path:
@@ -117,9 +91,9 @@ def read_json_if(path: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def add_parser(sub: Any) -> None:
-    """Register ``metagnn bench``."""
-    p = sub.add_parser("bench", help="run the benchmark suite (benchmarks/) and write docs/performance.md")
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python benchmarks/bench.py", description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
     p.add_argument("--quick", action="store_true", help="a few minutes: fewer repeats, configs and sweep points")
     p.add_argument("--json", action="store_true", help="print the raw results as JSON")
     p.add_argument(
@@ -128,4 +102,17 @@ def add_parser(sub: Any) -> None:
         help=f"Markdown report to write, with plots beside it (default: {DEFAULT_DOC}; none with --quick)",
     )
     p.add_argument("--from-json", default=None, help="re-render the report from a saved results JSON (no measuring)")
-    p.set_defaults(func=bench)
+    args = p.parse_args(argv)
+    try:
+        if args.threads is not None:
+            if args.threads < 1:
+                raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+            torch.set_num_threads(args.threads)
+        return bench(args)
+    except (MetaGNNError, OSError) as e:
+        print(f"benchmarks/bench.py: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
