@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "input_fuzz.py"
+SCRIPT = Path(__file__).resolve().parent / "fuzz_cli.py"
 
 
 def test_every_input_class_ends_in_a_result_or_a_clear_error() -> None:

@@ -1,6 +1,6 @@
 """Feed random and malformed input of every class to the real CLI and tally the outcomes.
 
-    python experiments/input_fuzz.py --cases 100 --out docs/results/reliability.json
+    python tests/fuzz_cli.py --cases 100 --out docs/results/reliability.json
 
 Each case runs ``metagnn.cli.main(argv)`` in-process and is classed as
 - ``result``: exit 0 and the output is the right one (e.g. exactly the valid intents were scored);
@@ -26,8 +26,9 @@ from pathlib import Path
 
 import torch
 
+from metagnn.checkpoint import SCHEMA_VERSION
 from metagnn.cli import main
-from metagnn.runtime import SCHEMA_VERSION, provenance
+from metagnn.runtime import provenance
 from metagnn.tasks.addmod import is_prime
 from metagnn.tasks.arc1d.rules import DIRECTIONS, RULES, all_intents
 
