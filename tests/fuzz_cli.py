@@ -114,10 +114,11 @@ def intent_case(run: Path, task: str, valid: Callable[[int], bool]) -> Callable[
             if bad:
                 named = bad[0] in err or (bad[0].lstrip("+-").isdigit() and str(int(bad[0])) in err)
                 return "clear error" if clear_error(rc, err, f"{task}: intent") and named else "FAIL"
+            if not entries:  # "," or " ": a list of nothing is refused, not read as "every split"
+                return "clear error" if clear_error(rc, err, "no intent in") else "FAIL"
             if rc == 0:
                 scored = set(json.loads(out)["per_intent"])
-                expected = {str(int(t)) for t in entries} if entries else scored
-                return "result" if scored == expected else "FAIL"
+                return "result" if scored == {str(int(t)) for t in entries} else "FAIL"
             return "FAIL"
 
         return ["eval", str(run), f"--intents={','.join(items)}", "--json"], judge
@@ -146,6 +147,8 @@ def arc_intent_case(run: Path) -> Callable[[random.Random], tuple]:
         def judge(rc: int | None, out: str, err: str) -> str:
             if bad:
                 return "clear error" if clear_error(rc, err, "arc1d:") and bad[0] in err else "FAIL"
+            if not entries:
+                return "clear error" if clear_error(rc, err, "no intent in") else "FAIL"
             if rc == 0:
                 return "result" if set(json.loads(out)["per_intent"]) == {accepted[t] for t in entries} else "FAIL"
             return "FAIL"

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
-from metagnn.checkpoint import CHECKPOINT, CONFIG, SCHEMA_VERSION, load_tensors, save_tensors
+from metagnn.checkpoint import CHECKPOINT, CONFIG, SCHEMA_VERSION, digest, load_tensors, save_tensors
 from metagnn.errors import CheckpointError
 from metagnn.train import load_run
 
@@ -139,6 +139,7 @@ def test_corrupted_state_json_is_refused(tmp_path: Path) -> None:
     """Metadata whose training state is not valid JSON is a CheckpointError."""
     path = tmp_path / CHECKPOINT
     meta = {"format": "metagnn-checkpoint", "schema_version": str(SCHEMA_VERSION), "state": '{"step": 4'}
+    meta["sha256"] = digest({"w": torch.zeros(2)}, meta["state"])  # intact, so the state itself is judged
     save_file({"w": torch.zeros(2)}, str(path), metadata=meta)
     with pytest.raises(CheckpointError, match="metadata"):
         load_tensors(path)
@@ -148,6 +149,7 @@ def test_state_that_is_not_a_json_object_is_refused(tmp_path: Path) -> None:
     """Training state must be a JSON object; anything else is a damaged checkpoint."""
     path = tmp_path / CHECKPOINT
     meta = {"format": "metagnn-checkpoint", "schema_version": str(SCHEMA_VERSION), "state": "[1, 2]"}
+    meta["sha256"] = digest({"w": torch.zeros(2)}, meta["state"])  # intact, so the state itself is judged
     save_file({"w": torch.zeros(2)}, str(path), metadata=meta)
     with pytest.raises(CheckpointError):
         load_tensors(path)

@@ -38,7 +38,7 @@ tokens = st.one_of(
 @given(items=st.lists(tokens, min_size=1, max_size=4))
 def test_eval_intents_give_a_result_or_a_one_line_intent_error(run_dir: Path, items: list[str], capsys) -> None:
     """Every ``--intents`` list either scores exactly the valid primes <= vocab, or fails with one line naming the
-    first bad entry; never a traceback."""
+    first bad entry (or saying that it names none); never a traceback."""
     capsys.readouterr()
     entries = [t.strip() for t in ",".join(items).split(",") if t.strip()]
     rc = main(["eval", str(run_dir), f"--intents={','.join(items)}", "--json"])  # '=' form: '-1,0' is a value
@@ -51,8 +51,8 @@ def test_eval_intents_give_a_result_or_a_one_line_intent_error(run_dir: Path, it
             return False
 
     bad = [t for t in entries if not valid(t)]
-    if not entries:  # nothing to score: every split is scored instead
-        assert rc == 0
+    if not entries:  # a list of nothing (",", " ") is refused, not read as "every split"
+        assert rc == 2 and err.startswith("metagnn: error: no intent in") and err.count("\n") == 1
     elif bad:
         assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
         assert err.startswith("metagnn: error: addmod: intent") and (bad[0] in err or str(int(bad[0])) in err)

@@ -167,7 +167,12 @@ def atomic_write(path: Path, write: Any) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        write(tmp)
+        try:
+            write(tmp)
+        except SafetensorError as e:  # safetensors reports a failed write (e.g. a full disk) as its own error
+            raise CheckpointError(
+                f"{path}: could not be written ({str(e).splitlines()[0]}); the previous file is intact"
+            ) from None
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         umask = os.umask(0)
@@ -197,14 +202,34 @@ def write_text(path: Path | str, text: str) -> None:
     atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text))
 
 
-def read_json(path: Path | str) -> dict[str, Any]:
+MAX_JSON_BYTES = 64 * 2**20  # configs, run records and 1D-ARC tasks are kilobytes
+
+
+def remove_stale_temporaries(folder: Path | str) -> list[Path]:
+    """Remove the temporary files that an interrupted :func:`atomic_write` left in ``folder`` (call it while
+    holding the folder's lock, so that no write is in flight); returns what was removed."""
+    stale = [p for p in Path(folder).glob(".*.tmp") if p.is_file()]
+    for p in stale:
+        with suppress(FileNotFoundError):
+            p.unlink()
+    return stale
+
+
+def read_json(path: Path | str, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    """A JSON object from a regular file of at most ``max_bytes``; anything else is a one-line error
+    (a FIFO or a device is never opened, so it can neither hang nor read without end)."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: file not found")
+    if not path.is_file():  # follows links; False for FIFOs, devices and folders
+        raise CheckpointError(f"{path}: file not found" if not path.exists() else f"{path}: not a regular file")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise CheckpointError(f"{path}: {size:,} bytes, more than the {max_bytes:,} a JSON file here may have")
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
     return data
@@ -250,7 +275,9 @@ def load_tensors(path: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]]:
             f"{path}: checkpoint schema version {meta.get('schema_version')!r}, "
             f"{schema_mismatch(meta.get('schema_version'))}"
         )
-    if "sha256" in meta and meta["sha256"] != digest(tensors, meta.get("state", "")):
+    if "sha256" not in meta:  # every file this project writes has one: without it, damage would go unseen
+        raise CheckpointError(f"{path}: checkpoint has no SHA-256, so it cannot be verified")
+    if meta["sha256"] != digest(tensors, meta.get("state", "")):
         raise CheckpointError(f"{path}: corrupted checkpoint (its SHA-256 does not match its contents)")
     try:
         state = json.loads(meta.get("state", "{}"))

@@ -42,7 +42,10 @@ def seed_value(text: str) -> int:
 
 
 def parse_intents(task_obj: Any, text: str) -> list[Any]:
-    return [task_obj.parse_intent(t.strip()) for t in text.split(",") if t.strip()]
+    intents = [task_obj.parse_intent(t.strip()) for t in text.split(",") if t.strip()]
+    if not intents:
+        raise ConfigError(f"no intent in {text!r}; give one or more, comma-separated (e.g. 13,29)")
+    return intents
 
 
 def run_config(args: argparse.Namespace, model: str) -> RunConfig:
@@ -263,8 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     tune_allocator()
     try:
         if args.threads is not None:
-            if args.threads < 1:
-                raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+            limit = 4 * (os.cpu_count() or 1)  # far more threads than cores only thrashes (and can crash torch)
+            if not 1 <= args.threads <= limit:
+                raise ConfigError(f"--threads must be in 1..{limit} on this machine, got {args.threads}")
             torch.set_num_threads(args.threads)
         return args.func(args)
     except MetaGNNError as e:

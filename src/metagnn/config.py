@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from importlib import resources
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 
 from metagnn.checkpoint import read_json
 from metagnn.errors import ConfigError
+from metagnn.registry import MODELS
 
 C = TypeVar("C")
 
@@ -38,8 +40,52 @@ def _type_ok(value: Any, hint: Any) -> bool:
     return True
 
 
+# Every number in a config is bounded before any work starts: integers to what JSON holds exactly (seeds
+# times a small factor still fit torch's 64-bit seeds), floats finite. A field narrows its own range with
+# ``field(metadata=bounds(lo, hi))``; the dataclass is the one list of what a config may hold.
+INT_LIMIT = 2**53
+
+
+def bounds(lo: float | None = None, hi: float | None = None) -> dict[str, Any]:
+    """Field metadata: the closed range a number (or every number in a list) must lie in."""
+    return {"range": (lo, hi)}
+
+
+def check_value(value: Any, hint: Any, where: str, key: str, limits: tuple[Any, Any] = (None, None)) -> None:
+    """A one-line :class:`ConfigError` unless ``value`` has type ``hint`` and its numbers are in range."""
+    if not _type_ok(value, hint):
+        raise ConfigError(f"{where}: {key}={_short(value)} should be of type {hint}")
+    for number in _numbers(value):
+        lo, hi = limits
+        if isinstance(number, float) and not math.isfinite(number):
+            raise ConfigError(f"{where}: {key}={_short(value)} must be a finite number")
+        if abs(number) > INT_LIMIT:
+            raise ConfigError(f"{where}: {key}={_short(value)} is out of range (at most 2**53 in size)")
+        if (lo is not None and number < lo) or (hi is not None and number > hi):
+            span = f"{lo if lo is not None else '-inf'}..{hi if hi is not None else 'inf'}"
+            raise ConfigError(f"{where}: {key}={_short(value)} must be in {span}")
+
+
+def _numbers(value: Any) -> list[int | float]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, (int, float)):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [n for v in value for n in _numbers(v)]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _numbers(v)]
+    return []
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def from_dict(cls: type[C], data: dict[str, Any], where: str = "config") -> C:
-    """Build dataclass ``cls`` from ``data``, rejecting unknown keys and wrongly typed values."""
+    """Build dataclass ``cls`` from ``data``, rejecting unknown keys, wrongly typed values and numbers out
+    of range (non-finite, beyond 2**53, or outside a field's own ``bounds``)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected an object, got {type(data).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -48,8 +94,7 @@ def from_dict(cls: type[C], data: dict[str, Any], where: str = "config") -> C:
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(fields))}")
     for key, value in data.items():
-        if not _type_ok(value, hints[key]):
-            raise ConfigError(f"{where}: {key}={value!r} should be of type {hints[key]}")
+        check_value(value, hints[key], where, key, fields[key].metadata.get("range", (None, None)))
     values = {k: (float(v) if hints[k] is float else v) for k, v in data.items()}
     return cls(**values)
 
@@ -99,6 +144,10 @@ def load_config(name: str, task: str, _seen: tuple[str, ...] = ()) -> dict[str, 
         if not isinstance(data[key], dict):
             raise ConfigError(f"config {name}: {key!r} must be an object, got {type(data[key]).__name__}")
     for model, value in data.get("models", {}).items():
+        if model not in MODELS:  # ignoring it would silently run the defaults instead
+            raise ConfigError(
+                f"config {name}: unknown model {model!r} under models; known: {', '.join(MODELS.names())}"
+            )
         if not isinstance(value, dict):
             raise ConfigError(f"config {name}: models.{model} must be an object, got {type(value).__name__}")
     return data

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from metagnn.checkpoint import load_tensors, save_tensors
-from metagnn.errors import CheckpointError
+from metagnn.errors import CheckpointError, MetaGNNError
 from metagnn.targets import SynthesizedNetwork, TargetSpec, Theta, build_target, instantiate
 
 
@@ -26,7 +26,21 @@ def load_program(path: Path | str) -> SynthesizedNetwork:
     tensors, meta = load_tensors(path)
     if meta.get("kind") != "program" or "spec" not in meta:
         raise CheckpointError(f"{path}: not a synthesized program (kind {meta.get('kind')!r})")
-    spec = build_target(meta["spec"]["family"], **meta["spec"]["kwargs"])
-    net = instantiate(spec, tensors)
+    header = meta["spec"]
+    if not (
+        isinstance(header, dict) and isinstance(header.get("family"), str) and isinstance(header.get("kwargs"), dict)
+    ):
+        raise CheckpointError(f"{path}: malformed program header (spec needs a family name and kwargs)")
+    wrong = [k for k, v in tensors.items() if not v.is_floating_point()]
+    if wrong:
+        raise CheckpointError(f"{path}: weights must be floating point; {wrong[0]!r} is {tensors[wrong[0]].dtype}")
+    try:  # build_target bounds the work a header can ask for (sizes, depth) before building anything
+        spec = build_target(header["family"], **header["kwargs"])
+    except MetaGNNError as e:
+        raise CheckpointError(f"{path}: its spec cannot be built ({e})") from None
+    try:
+        net = instantiate(spec, tensors)
+    except (MetaGNNError, RuntimeError, TypeError, ValueError, KeyError) as e:  # wrong names, shapes or dtypes
+        raise CheckpointError(f"{path}: its weights do not fit its spec ({e})") from None
     net.info = {k: v for k, v in meta.items() if k not in ("spec",)}
     return net

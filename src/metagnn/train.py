@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -30,7 +30,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from metagnn import checkpoint as ckpt
-from metagnn.config import from_dict
+from metagnn.config import bounds, from_dict
 from metagnn.distributed import World, close_world, init_world
 from metagnn.errors import CheckpointError, ConfigError, RunFolderBusy, TrainingError
 from metagnn.evaluate import evaluate
@@ -42,15 +42,15 @@ from metagnn.tasks import Task, build_task
 
 @dataclass
 class TrainConfig:
-    steps: int = 2000
-    intents_per_step: int = 8
-    examples_per_intent: int = 64
+    steps: int = field(default=2000, metadata=bounds(1, 10**8))  # 10**8 steps: months on any machine
+    intents_per_step: int = field(default=8, metadata=bounds(1, 10**5))
+    examples_per_intent: int = field(default=64, metadata=bounds(1, 10**7))
     lr: float = 1e-3
     min_lr_ratio: float = 0.05
     weight_decay: float = 0.01
-    warmup: int = 100
+    warmup: int = field(default=100, metadata=bounds(0, 10**8))
     grad_clip: float = 1.0
-    eval_every: int = 250
+    eval_every: int = field(default=250, metadata=bounds(1, 10**8))
     ema: float = 0.0  # > 0: validate, select and keep an exponential moving average of the weights (decay/step)
     # Which evaluation's weights to keep (validation intents only, SPEC 3b). None: the first with the best
     # validation accuracy; t >= 0: the last within t of the best (validation that saturates early, e.g. at
@@ -247,6 +247,8 @@ def _train(
 ) -> dict[str, Any] | None:
     task, model, cfg = build(run)
     model.to(dev)
+    if world.is_main and out.is_dir():  # under the folder's lock: no write is in flight
+        ckpt.remove_stale_temporaries(out)
     have_checkpoint = (out / ckpt.CHECKPOINT).exists()
     if have_checkpoint and not resume:
         raise CheckpointError(f"{out} already holds a checkpoint: resume it, or choose another run folder")
@@ -477,7 +479,16 @@ def load_run(path: Path | str, device: str | None = None, weights: str = "last")
     if schema != ckpt.SCHEMA_VERSION:
         raise CheckpointError(f"{path / ckpt.CONFIG}: schema version {schema!r}, {ckpt.schema_mismatch(schema)}")
     task, model, _ = build(run)
-    tensors, _ = ckpt.load_tensors(path / ckpt.CHECKPOINT)
+    tensors, state = ckpt.load_tensors(path / ckpt.CHECKPOINT)
+    # The checkpoint records the run it belongs to: an edited config.json (other splits, another model
+    # size) would otherwise relabel or misread what the weights were trained on.
+    if (
+        "config" in state
+        and RunConfig.saved(state["config"], str(path / ckpt.CHECKPOINT)).as_json() != run.resolved().as_json()
+    ):
+        raise CheckpointError(
+            f"{path / ckpt.CONFIG}: does not match the config its checkpoint was trained with (edited?)"
+        )
     # A checkpoint from before the first evaluation has no selected weights yet: then "best" is the model's.
     state = (weights == "best" and ckpt.unprefixed("best", tensors)) or ckpt.unprefixed("model", tensors)
     try:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
+import typing
 from typing import Any
 
+from metagnn.config import check_value
 from metagnn.errors import ConfigError
 from metagnn.registry import TARGETS
 from metagnn.targets import mlp, transformer  # noqa: F401  (registers the built-ins)
@@ -21,10 +24,23 @@ from metagnn.targets.core import (
     run_with_cache,
 )
 
+# A target's integer arguments are sizes and counts: none is negative, and none is near 2**24 on any
+# machine this runs on (a typo such as 1e9 fails here, at once, instead of while allocating).
+TARGET_SIZE_LIMIT = 2**24
+
 
 def build_target(family: str, **kwargs: Any) -> TargetSpec:
     """Build a registered target family from its keyword arguments (as stored in checkpoints)."""
     builder = TARGETS.get(family)
+    params = inspect.signature(builder).parameters
+    hints = typing.get_type_hints(builder)
+    where = f"target {family!r}"
+    unknown = sorted(set(kwargs) - set(params))
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        raise ConfigError(f"{where}: unknown argument(s) {', '.join(unknown)}; allowed: {', '.join(params)}")
+    for key, value in kwargs.items():  # typed by the builder's own signature: "false" is not False
+        if key in hints:
+            check_value(value, hints[key], where, key, (0, TARGET_SIZE_LIMIT))
     try:
         return builder(**kwargs)
     except TypeError as e:

@@ -12,6 +12,8 @@ from metagnn.errors import SpecError
 from metagnn.registry import TARGETS
 from metagnn.targets.core import Axis, NodeSet, ParamSpec, TargetSpec
 
+MAX_HIDDEN_LAYERS = 64
+
 
 @TARGETS.register("mlp")
 def mlp(*, n_in: int, hidden: list[int] | tuple[int, ...], n_out: int, intent_dim: int = 0) -> TargetSpec:
@@ -21,6 +23,8 @@ def mlp(*, n_in: int, hidden: list[int] | tuple[int, ...], n_out: int, intent_di
     ``nn.Linear``. With ``intent_dim > 0`` (the Direct baseline only) the intent features are
     extra inputs of the first layer (``layers.0.weight_intent``).
     """
+    if len(hidden) > MAX_HIDDEN_LAYERS:
+        raise SpecError(f"MLP with {len(hidden)} hidden layers: at most {MAX_HIDDEN_LAYERS}")
     widths = [int(n_in), *[int(h) for h in hidden], int(n_out)]
     if any(w < 1 for w in widths):
         raise SpecError(f"MLP widths must be positive, got {widths}")

@@ -22,6 +22,8 @@ from metagnn.errors import SpecError
 from metagnn.registry import TARGETS
 from metagnn.targets.core import Axis, NodeSet, ParamSpec, TargetSpec
 
+MAX_LAYERS = 64
+
 
 @TARGETS.register("transformer")
 def transformer(
@@ -58,9 +60,16 @@ def transformer(
     alone (the head permutation, shared with Q, K and V). A head can then attend "``c`` cells to the
     left" for any ``c`` with one bias entry, and a hypernetwork can address that entry by its offset.
     """
+    sizes = dict(vocab=vocab, n_ctx=n_ctx, n_classes=n_classes, d_model=d_model, n_heads=n_heads, d_mlp=d_mlp,
+                 n_layers=n_layers, d_head=1 if d_head is None else d_head)  # fmt: skip
+    bad = [f"{k}={v}" for k, v in sizes.items() if v < 1]
+    if bad:
+        raise SpecError(f"transformer sizes must all be positive, got {', '.join(bad)}")
+    if n_layers > MAX_LAYERS:  # every block is a set of node sets and checks: a typo like 1e4 would build for minutes
+        raise SpecError(f"transformer n_layers={n_layers} is more than {MAX_LAYERS}")
     d_head = d_head if d_head is not None else d_model // n_heads
-    if min(vocab, n_ctx, n_classes, d_model, n_heads, d_head, d_mlp, n_layers) < 1:
-        raise SpecError("transformer sizes must all be positive")
+    if d_head < 1:
+        raise SpecError(f"transformer d_model={d_model} is smaller than n_heads={n_heads} (d_head would be 0)")
     if readout not in ("last", "all"):
         raise SpecError(f"transformer readout must be 'last' or 'all', got {readout!r}")
     for name, flag in (("causal", causal), ("rel_bias", rel_bias)):

@@ -23,6 +23,11 @@ from metagnn.targets import TargetSpec, build_target
 from metagnn.tasks.base import Task
 
 
+def _short(n: int) -> str:
+    text = str(n)
+    return text if len(text) <= 24 else f"{text[:10]}...({len(text)} digits)"
+
+
 def is_prime(n: int) -> bool:
     return n >= 2 and all(n % d for d in range(2, math.isqrt(n) + 1))
 
@@ -81,10 +86,10 @@ class AddMod(Task):
         allowed = f"allowed: primes 2..{self.cfg.vocab} (the vocabulary holds numbers 0..{self.cfg.vocab - 1})"
         if isinstance(intent, bool) or not isinstance(intent, int):
             raise IntentError(f"addmod: intent {intent!r} is not an integer; {allowed}")
+        if intent > self.cfg.vocab:  # before the primality test, whose work grows with p
+            raise IntentError(f"addmod: intent p={_short(intent)} is larger than the vocabulary; {allowed}")
         if not is_prime(intent):
             raise IntentError(f"addmod: intent p={intent} is not a prime; {allowed}")
-        if intent > self.cfg.vocab:
-            raise IntentError(f"addmod: intent p={intent} is larger than the vocabulary; {allowed}")
         return intent
 
     def intent_features(self, intents: Sequence[int]) -> Tensor:

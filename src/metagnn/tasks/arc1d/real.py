@@ -86,6 +86,10 @@ def parse_task(data: Any, where: str) -> list[tuple[Row, Row]]:
     return pairs
 
 
+# The real tasks are a few kilobytes each; a file far larger is not one, and would be read whole.
+MAX_TASK_BYTES = 2**20
+
+
 def load_tasks(folder: Path | str, width: int | None = None) -> list[ArcTask]:
     """Every task under ``folder``, validated; rows of expressible families must fit ``width`` cells."""
     root = Path(folder)
@@ -96,10 +100,16 @@ def load_tasks(folder: Path | str, width: int | None = None) -> list[ArcTask]:
         raise DataError(f"{root}: no 1D-ARC task files (*.json) found")
     tasks = []
     for path in files:
+        if not path.is_file():  # a FIFO or device named *.json would hang or read without end
+            raise DataError(f"{path}: not a regular file")
+        if path.stat().st_size > MAX_TASK_BYTES:
+            raise DataError(f"{path}: {path.stat().st_size:,} bytes; a 1D-ARC task file has at most {MAX_TASK_BYTES:,}")
         try:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as e:
             raise DataError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})") from None
+        except RecursionError:
+            raise DataError(f"{path}: JSON nested too deeply") from None
         except (OSError, UnicodeDecodeError) as e:
             raise DataError(f"{path}: cannot be read ({e})") from None
         pairs = parse_task(data, str(path))
