@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import random
 import shutil
 import sys
@@ -26,9 +27,12 @@ from pathlib import Path
 
 import torch
 
-from metagnn.checkpoint import SCHEMA_VERSION
+from metagnn.checkpoint import SCHEMA_VERSION, load_tensors, save_tensors
 from metagnn.cli import main
+from metagnn.errors import MetaGNNError
+from metagnn.program import load_program, save_program
 from metagnn.runtime import provenance
+from metagnn.targets import build_target
 from metagnn.tasks.addmod import is_prime
 from metagnn.tasks.arc1d.rules import DIRECTIONS, RULES, all_intents
 
@@ -47,12 +51,21 @@ TRAIN = {"steps": 4, "intents_per_step": 2, "examples_per_intent": 8, "eval_ever
 MODELS = {"metagnn": {"d_intent": 8, "d_node": 8, "d_edge": 4, "rounds": 1}, "flat": {"d_hidden": 16, "layers": 2}}
 
 
-def call(argv: list[str]) -> tuple[int | None, str, str]:
-    """Run the CLI; an escaping exception is returned as exit status None with its type in stderr."""
+def call(argv: list[str] | Callable[[], object]) -> tuple[int | None, str, str]:
+    """Run the CLI (or a library call, judged like a command: the project's errors as exit 2 and one line);
+    an escaping exception is returned as exit status None with its type in stderr."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            rc = main(argv)
+            if callable(argv):
+                try:
+                    argv()
+                    rc = 0
+                except MetaGNNError as e:
+                    print(f"metagnn: error: {e}", file=sys.stderr)
+                    rc = 2
+            else:
+                rc = main(argv)
         except SystemExit as e:  # argparse's own usage errors: exit 2 with a usage line
             rc = e.code if isinstance(e.code, int) else 1
         except BaseException as e:  # noqa: BLE001 - a traceback is exactly what this tallies
@@ -216,22 +229,29 @@ def config_case(root: Path) -> Callable[[random.Random], tuple]:
     sections = {
         "train": ["steps", "lr", "intents_per_step", "warmup", "weight_decay", "grad_clip", "eval_every", "stepz"],
         "task_config": ["vocab", "train", "val", "train_fraction", "split_seed", "target", "vocabb"],
-        "models.metagnn": ["d_node", "rounds", "pe_dim", "resample_pe", "d_nodez"],
+        "task_config.target": ["d_model", "n_heads", "d_mlp", "n_layers", "layernorm", "causal", "d_modell"],
+        "models.metagnn": ["d_node", "rounds", "pe_dim", "pe_seed", "pe_max_cycles", "resample_pe", "d_nodez"],
+        "models": ["metagnz"],  # a model name the registry does not know
     }
-    values = [-3, 0, 1, 2, 3.5, float("nan"), "x", "", True, None, [], [4], {"a": 1}, 10**12]
+    # huge and malformed numbers among them: beyond int64, beyond every cap, non-finite, booleans as strings
+    values = [-3, 0, 1, 2, 3.5, float("nan"), float("inf"), "x", "", "false", "true", True, None, [], [4],
+              {"a": 1}, 10**12, 10**30, 2**70, -(2**70), [10**30]]  # fmt: skip
 
     def make(rng: random.Random) -> tuple:
         section = rng.choice(list(sections))
         field = rng.choice(sections[section])
-        # steps=10**12 is valid input for a run that would take forever: not a case with an answer here
-        value = rng.choice([v for v in values if not (field == "steps" and v == 10**12)])
+        value = rng.choice(values)
         data = {
-            "task_config": dict(TINY["addmod"]),
+            "task_config": json.loads(json.dumps(TINY["addmod"])),
             "train": {**TRAIN, "steps": 2},
             "models": json.loads(json.dumps(MODELS)),
         }
         if section == "models.metagnn":
             data["models"]["metagnn"][field] = value
+        elif section == "task_config.target":
+            data["task_config"]["target"][field] = value
+        elif section == "models":
+            data["models"][field] = {"rounds": 1}
         else:
             data[section][field] = value
         path = root / f"cfg{rng.random()}.json"
@@ -240,7 +260,8 @@ def config_case(root: Path) -> Callable[[random.Random], tuple]:
 
         def judge(rc: int | None, _out: str, err: str) -> str:
             if rc == 0:  # accepted: it must have been a valid value, and the run must exist
-                return "result" if not field.endswith(("z", "b")) and (out / "metrics.json").exists() else "FAIL"
+                typo = field.endswith(("z", "b", "ll"))
+                return "result" if not typo and (out / "metrics.json").exists() else "FAIL"
             # the message names the field, or (a huge lr / odd but valid values) the numerical fault
             if clear_error(rc, err, field, "loss is", "out of memory", "intent"):
                 return "clear error"
@@ -291,6 +312,78 @@ def checkpoint_case(root: Path, runs: dict[str, Path]) -> Callable[[random.Rando
     return make
 
 
+def special_file_case(root: Path, run: Path) -> Callable[[random.Random], tuple]:
+    """Files that must never be opened or read whole: FIFOs, devices, oversized or deeply nested JSON."""
+
+    def make(rng: random.Random) -> tuple:
+        kind = rng.choice(["fifo", "dev-zero", "huge", "nested-task", "nested-config"])
+        folder = root / f"special{rng.random()}" / "1d_move_1p"
+        folder.mkdir(parents=True)
+        path = folder / "1d_move_1p_0.json"
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "dev-zero":
+            path.symlink_to("/dev/zero")
+        elif kind == "huge":
+            path.write_text('{"train": [], "test": [], "pad": "' + "x" * (2**20 + rng.randrange(1000)) + '"}')
+        else:
+            depth = rng.randint(2000, 100000)
+            path.write_text('{"train": ' + "[" * depth + "]" * depth + "}")
+        if kind == "nested-config":
+            argv = ["train", "addmod", "--config", str(path), "--out", str(root / f"nest{rng.random()}")]
+        else:
+            argv = ["eval", str(run), "--arc-dir", str(folder.parent), "--json"]
+
+        def judge(rc: int | None, out: str, err: str) -> str:
+            return "clear error" if clear_error(rc, err, path.name) else "FAIL"
+
+        return argv, judge
+
+    return make
+
+
+def program_header_case(root: Path) -> Callable[[random.Random], tuple]:
+    """A valid program file whose header (spec) or weights are then crafted: load_program must refuse it with
+    the project's error, within the work a valid header could ask for."""
+    spec = build_target("mlp", n_in=3, hidden=[4], n_out=2)
+
+    def make(rng: random.Random) -> tuple:
+        path = root / f"prog{rng.random()}.safetensors"
+        theta = spec.init_theta()
+        save_program(path, spec, theta)
+        tensors, meta = load_tensors(path)
+        kind = rng.choice(["valid", "family", "kwargs", "huge", "deep", "layers", "dtype", "shape", "missing"])
+        header = json.loads(json.dumps(meta.pop("spec")))
+        if kind == "family":
+            header["family"] = rng.choice(["nope", "", 3, None])
+        elif kind == "kwargs":
+            header["kwargs"] = rng.choice([None, [], "x", {"n_in": 3}, {**header["kwargs"], "extra": 1}])
+        elif kind == "huge":
+            header["kwargs"][rng.choice(["n_in", "n_out"])] = rng.choice([10**12, 2**70, -1, 1.5, "3"])
+        elif kind == "deep":
+            header["kwargs"]["hidden"] = [4] * rng.randint(65, 10000)
+        elif kind == "layers":
+            header = {"family": "transformer", "kwargs": {"vocab": 5, "n_ctx": 3, "n_classes": 5,
+                                                          "n_layers": rng.choice([65, 10000, 10**9])}}  # fmt: skip
+        elif kind == "dtype":
+            tensors = {k: v.to(rng.choice([torch.int64, torch.int32, torch.bool])) for k, v in tensors.items()}
+        elif kind == "shape":
+            name = rng.choice(list(tensors))
+            tensors[name] = torch.zeros(*[d + 1 for d in tensors[name].shape])
+        elif kind == "missing":
+            tensors.pop(rng.choice(list(tensors)))
+        save_tensors(path, tensors, {**meta, "spec": header})
+
+        def judge(rc: int | None, out: str, err: str) -> str:
+            if kind == "valid":
+                return "result" if rc == 0 else "FAIL"
+            return "clear error" if clear_error(rc, err, str(path)) else "FAIL"
+
+        return (lambda: load_program(path)), judge
+
+    return make
+
+
 def fuzz(cases: int, seed: int = 0, log: bool = True) -> dict[str, dict]:
     """Run ``cases`` random cases of every input class; returns the tallies (and up to 5 failures) per class."""
     rng = random.Random(seed)
@@ -319,6 +412,10 @@ def fuzz(cases: int, seed: int = 0, log: bool = True) -> dict[str, dict]:
             "checkpoint: missing, truncated, corrupted, other model / task / schema, pickle": checkpoint_case(
                 root, runs
             ),
+            "special files: FIFO, /dev/zero, oversized, deeply nested task or config": special_file_case(
+                root, runs["arc1d-flat"]
+            ),
+            "program header: unknown family, bad kwargs, huge sizes, deep, wrong weights": program_header_case(root),
         }
         for name, make in classes.items():
             counts = {"result": 0, "clear error": 0, "FAIL": 0}

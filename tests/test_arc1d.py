@@ -415,6 +415,19 @@ def test_untrained_hypernetwork_scores_about_zero_on_real_tasks(capsys: pytest.C
     assert oracle["all_pair_accuracy"] == pytest.approx(9 / 18)
 
 
+@needs_data
+def test_the_real_check_scores_the_same_in_any_batch_size(monkeypatch) -> None:
+    """Pairs are run in bounded batches (memory independent of the folder's size); the batch changes no score."""
+    import metagnn.tasks.arc1d.real as real
+
+    task = build_task("arc1d", {"test_examples": 4})
+    torch.manual_seed(1)
+    model = build_model("flat", task.spec, task.intent_dim, {"d_hidden": 16, "layers": 2})
+    whole = real_check(model, task, DATA)
+    monkeypatch.setattr(real, "REAL_BATCH", 3)
+    assert real_check(model, task, DATA, progress=True) == whole
+
+
 def test_eval_arc_dir_prints_per_family_and_json_headline(arc_run: Path, tmp_path: Path, capsys) -> None:
     rng = random.Random(1)
     write_task(tmp_path, "fill", 0, [sample_pair(Intent("fill", "forward"), rng) for _ in range(4)])

@@ -21,7 +21,7 @@ from test_cli import TINY_MODELS, TINY_TASK, TINY_TRAIN
 
 from metagnn import checkpoint as ckpt
 from metagnn.cli import main
-from metagnn.errors import CheckpointError
+from metagnn.errors import CheckpointError, TrainingError
 from metagnn.program import load_program, save_program
 from metagnn.targets import build_target
 
@@ -229,3 +229,47 @@ def test_resume_removes_the_temporary_files_of_an_interrupted_write(tmp_path: Pa
     stale.write_bytes(b"\0" * 1000)
     assert main(train_argv(config, run) + ["--steps", "6", "--resume"]) == 0
     assert not stale.exists()
+
+
+# ----- interrupted runs ----------------------------------------------------------------------------
+
+
+def test_a_run_killed_between_distant_evaluations_keeps_a_timed_checkpoint_and_resumes_exactly(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Checkpoints come on a time cadence too (here: every step), so a run stopped long before its first
+    evaluation resumes from its last step and ends bitwise equal to a run never stopped."""
+    import metagnn.train as training
+    from metagnn.tasks.addmod import AddMod
+    from metagnn.train import RunConfig, train
+
+    run = RunConfig("addmod", TINY_TASK, "metagnn", TINY_MODELS["metagnn"], {**TINY_TRAIN, "eval_every": 12})
+    full = train(run, tmp_path / "full", progress=False)
+    monkeypatch.setattr(training, "CHECKPOINT_EVERY_S", 0.0)
+    sample, calls = AddMod.sample, []
+
+    def killed_at_step_5(self, *args, **kwargs):  # noqa: ANN001, ANN202
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return sample(self, *args, **kwargs)
+
+    monkeypatch.setattr(AddMod, "sample", killed_at_step_5)
+    with pytest.raises(TrainingError, match=r"last checkpoint \(step 5\)"):
+        train(run, tmp_path / "split", progress=False)
+    monkeypatch.setattr(AddMod, "sample", sample)
+    resumed = train(run, tmp_path / "split", resume=True, progress=False)
+    assert resumed["per_intent"] == full["per_intent"] and resumed["history"] == full["history"]
+
+
+def test_resume_of_a_run_that_never_reached_a_checkpoint_starts_it_from_its_config(tmp_path: Path, capsys) -> None:
+    run = tmp_path / "run"
+    config = config_file(tmp_path)
+    assert main(train_argv(config, run)) == 0
+    reference = json.loads((run / "metrics.json").read_text())
+    for name in ("checkpoint.safetensors", "metrics.json"):  # as if killed before its first checkpoint
+        (run / name).unlink()
+    assert main(train_argv(config, run) + ["--resume"]) == 0
+    again = json.loads((run / "metrics.json").read_text())
+    assert again["per_intent"] == reference["per_intent"]
+    one_line_error(train_argv(config, tmp_path / "never") + ["--resume"], capsys, "nothing to resume")

@@ -102,7 +102,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise ConfigError(f"--arc-dir runs arc1d programs on real 1D-ARC tasks; this run is of task {run.task!r}")
         from metagnn.tasks.arc1d.real import format_real_check, real_check
 
-        real = real_check(model, task, arc_dir, device)
+        real = real_check(model, task, arc_dir, device, progress=sys.stderr.isatty())
         result.update(real_arc=real, expressible_pair_accuracy=real["expressible_pair_accuracy"])
     if args.json:
         print(json.dumps(result, indent=2))

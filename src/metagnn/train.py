@@ -39,6 +39,10 @@ from metagnn.registry import MODELS, TASKS
 from metagnn.runtime import pick_device, provenance, tune_allocator
 from metagnn.tasks import Task, build_task
 
+# Besides every evaluation, a checkpoint at least this often (seconds), so that a run killed between two
+# distant evaluations loses at most this much work.
+CHECKPOINT_EVERY_S = 600.0
+
 
 @dataclass
 class TrainConfig:
@@ -253,7 +257,11 @@ def _train(
     if have_checkpoint and not resume:
         raise CheckpointError(f"{out} already holds a checkpoint: resume it, or choose another run folder")
     if resume and not have_checkpoint:
-        raise CheckpointError(f"{out}: nothing to resume (no {ckpt.CHECKPOINT})")
+        if not (out / ckpt.CONFIG).exists():
+            raise CheckpointError(f"{out}: nothing to resume (no {ckpt.CONFIG}, no {ckpt.CHECKPOINT})")
+        if not started_with(run, out):
+            raise CheckpointError(f"{out}: resuming with a different config than the run was started with")
+        resume = False  # stopped before its first checkpoint: the run starts again from its saved config
 
     opt = build_optimizer(model, cfg.lr, cfg.weight_decay, dev)
     # The weights that are validated and selected: the model's own, or their moving average.
@@ -346,6 +354,7 @@ def _train(
         dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0,  # a log file: a line every 30 s
     )  # fmt: skip
     model.train()
+    last_save = time.monotonic()
     try:
         for step in range(start, cfg.steps):
             pick = torch.randperm(len(train_intents), generator=gen)[:k]
@@ -385,7 +394,8 @@ def _train(
             interrupted = world.any([stop.signal is not None], dev)[0]
             pause = (interrupted or (stop_after is not None and done >= stop_after)) and done < cfg.steps
             evaluate_now = done % cfg.eval_every == 0 or done == cfg.steps
-            if (evaluate_now or pause) and world.is_main:
+            due = time.monotonic() - last_save >= CHECKPOINT_EVERY_S  # read on rank 0 only, which writes
+            if (evaluate_now or pause or due) and world.is_main:
                 if evaluate_now:
                     validate(done)
                     val = state["history"][-1]["val_accuracy"]
@@ -394,6 +404,7 @@ def _train(
                     )
                 wall = time.perf_counter() - t0
                 save({**state, "step": done, "wall_time": wall, "running": [running_loss, running_acc]})
+                last_save = time.monotonic()
             if pause:
                 if interrupted:
                     raise TrainingError(
@@ -414,7 +425,7 @@ def _train(
 def last_checkpoint(out: Path, state: dict[str, Any]) -> str:
     if (out / ckpt.CHECKPOINT).exists():
         return f"the last checkpoint (step {state['step']}) in {out} is intact and can be resumed"
-    return f"no checkpoint was written yet (the first comes at eval_every steps); remove {out} to start again"
+    return f"no checkpoint was written yet; resuming {out} starts the run again from its config"
 
 
 def finish(

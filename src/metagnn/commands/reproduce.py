@@ -68,7 +68,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         if real:
             from metagnn.tasks.arc1d.real import real_check
 
-            result = real_check(model, task, arc_dir, device)
+            result = real_check(model, task, arc_dir, device, progress=not args.no_progress)
             row.update(real_arc=result, expressible_pair_accuracy=result["expressible_pair_accuracy"])
 
     out = Path(args.out)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from metagnn.errors import DataError
 from metagnn.tasks.arc1d.rules import FAMILY_INTENTS, N_COLOURS, Row
@@ -88,6 +89,7 @@ def parse_task(data: Any, where: str) -> list[tuple[Row, Row]]:
 
 # The real tasks are a few kilobytes each; a file far larger is not one, and would be read whole.
 MAX_TASK_BYTES = 2**20
+REAL_BATCH = 256  # pairs per forward pass of the real-task check
 
 
 def load_tasks(folder: Path | str, width: int | None = None) -> list[ArcTask]:
@@ -123,7 +125,13 @@ def load_tasks(folder: Path | str, width: int | None = None) -> list[ArcTask]:
 
 
 @torch.no_grad()
-def real_check(model: torch.nn.Module, task: Arc1D, folder: Path | str, device: torch.device | str = "cpu") -> dict:
+def real_check(
+    model: torch.nn.Module,
+    task: Arc1D,
+    folder: Path | str,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> dict:
     """Run the synthesized programs on every real task under ``folder`` (SPEC 3, "Real 1D-ARC check").
 
     ``model(u, x)`` maps intent features ``(1, F)`` and rows ``(1, N, width)`` to logits
@@ -136,6 +144,8 @@ def real_check(model: torch.nn.Module, task: Arc1D, folder: Path | str, device: 
     tasks = load_tasks(folder, task.cfg.width)
     was_training = model.training
     model.eval()
+    expressible_pairs = sum(len(t.pairs) for t in tasks if t.family in FAMILY_INTENTS)
+    bar = tqdm(total=expressible_pairs, desc="real 1D-ARC pairs", disable=not progress, leave=False)
     per_family: dict[str, dict[str, Any]] = {}
     for family in sorted({t.family for t in tasks}):
         members = [t for t in tasks if t.family == family]
@@ -146,10 +156,14 @@ def real_check(model: torch.nn.Module, task: Arc1D, folder: Path | str, device: 
             key = FAMILY_INTENTS[family].key
             row["intent"] = key
             pairs = [p for t in members for p in t.pairs]
-            x = encode_rows([p[0] for p in pairs], task.cfg.width).to(device)
-            y = encode_rows([p[1] for p in pairs], task.cfg.width, fill=-1).to(device)
             u = task.intent_features([key]).to(device)
-            ok = task.correct(model(u, x[None]), y[None], [key])[0].cpu().tolist()
+            ok = []
+            for at in range(0, len(pairs), REAL_BATCH):  # memory bounded by the batch, not by the folder
+                chunk = pairs[at : at + REAL_BATCH]
+                x = encode_rows([p[0] for p in chunk], task.cfg.width).to(device)
+                y = encode_rows([p[1] for p in chunk], task.cfg.width, fill=-1).to(device)
+                ok += task.correct(model(u, x[None]), y[None], [key])[0].cpu().tolist()
+                bar.update(len(chunk))
             right_pairs = sum(ok)
             at = 0
             for t in members:
@@ -158,6 +172,7 @@ def real_check(model: torch.nn.Module, task: Arc1D, folder: Path | str, device: 
         row.update(right_pairs=right_pairs, solved_tasks=solved, pair_accuracy=right_pairs / n_pairs,
                    tasks_solved=solved / len(members))  # fmt: skip
         per_family[family] = row
+    bar.close()
     model.train(was_training)
 
     def pooled(rows: list[dict[str, Any]]) -> tuple[float, float]:
