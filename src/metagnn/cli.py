@@ -89,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     run, task, model = load_run(args.run_dir, args.device, args.weights)
-    intents = parse_intents(task, args.intents) if args.intents else None
+    intents = parse_intents(task, args.intents) if args.intents is not None else None
     device = next(model.parameters()).device
     result = evaluate(model, task, device, intents=intents)
     result.update(

@@ -20,12 +20,15 @@ from metagnn.runtime import pick_device, provenance
 
 
 def _primes(text: str | None) -> list[int] | None:
-    if not text:
+    if text is None:
         return None
     try:
-        return [int(t) for t in text.split(",") if t.strip()]
+        primes = [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
         raise ConfigError(f"--intents must be comma-separated integers, got {text!r}") from None
+    if not primes:
+        raise ConfigError(f"no intent in {text!r}; give one or more, comma-separated (e.g. 13,29)")
+    return primes
 
 
 def cmd_clock(args: argparse.Namespace) -> int:
