@@ -208,8 +208,7 @@ def test_user_defined_target_works_end_to_end(user_spec: TargetSpec, gen: torch.
 def test_run_with_cache_is_the_forward_pass_of_run(
     variant: dict, transformer_spec: TargetSpec, gen: torch.Generator
 ) -> None:
-    """``run_with_cache`` returns ``run``'s outputs (which computes the last block at the read position only), and
-    its cache holds the activations they are made of."""
+    """``run_with_cache`` returns ``run``'s outputs, and its cache holds the activations they are made of."""
     spec = build_target("transformer", **{**transformer_spec.kwargs, **variant})
     theta = to_double(spec.init_theta(gen))
     x = make_inputs(spec, 9, gen)

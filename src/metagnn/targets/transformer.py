@@ -157,19 +157,16 @@ def transformer(
         for i in range(n_layers):
             b = f"blocks.{i}"
             hn = norm(p, f"{b}.ln1", keep(f"{b}.resid_pre", h))
-            # The last block of a last-position readout needs queries, attention output and MLP at the last
-            # position only (the same numbers there, a third of the work at n_ctx 3); a cache gets them all.
-            rows = slice(t - 1, t) if readout == "last" and i == n_layers - 1 and cache is None else slice(0, t)
-            q = torch.einsum("ntd,hkd->nhtk", hn[:, rows], p[f"{b}.attn.W_Q"])
+            q = torch.einsum("ntd,hkd->nhtk", hn, p[f"{b}.attn.W_Q"])
             k = torch.einsum("ntd,hkd->nhtk", hn, p[f"{b}.attn.W_K"])
             v = torch.einsum("ntd,hkd->nhtk", hn, p[f"{b}.attn.W_V"])
             scores = (q @ k.transpose(-1, -2)) / math.sqrt(d_head)
             if rel_bias:
-                scores = scores + p[f"{b}.attn.rel_bias"][:, offset_index[rows, :t].to(scores.device)]
+                scores = scores + p[f"{b}.attn.rel_bias"][:, offset_index[:t, :t].to(scores.device)]
             if causal:
-                scores = scores.masked_fill(~causal_mask[rows, :t].to(scores.device), float("-inf"))
+                scores = scores.masked_fill(~causal_mask[:t, :t].to(scores.device), float("-inf"))
             z = keep(f"{b}.attn.pattern", scores.softmax(dim=-1)) @ v
-            h = keep(f"{b}.resid_mid", h[:, rows] + torch.einsum("nhtk,hkd->ntd", z, p[f"{b}.attn.W_O"]))
+            h = keep(f"{b}.resid_mid", h + torch.einsum("nhtk,hkd->ntd", z, p[f"{b}.attn.W_O"]))
             hn = norm(p, f"{b}.ln2", h)
             pre = keep(f"{b}.mlp.pre", hn @ p[f"{b}.mlp.W_in"].T + p[f"{b}.mlp.b_in"])
             act = keep(f"{b}.mlp.post", torch.relu(pre))
