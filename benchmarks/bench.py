@@ -69,7 +69,7 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def command_line(args: argparse.Namespace) -> str:
-    """The command as typed (when run as ``metagnn``), else its equivalent; a re-render names the saved run's."""
+    """The command that measured these results (a re-render names the saved run's)."""
     if args.from_json:
         return "python benchmarks/bench.py --threads {}{}".format(
             json.loads(Path(args.from_json).read_text())["machine"]["threads"],

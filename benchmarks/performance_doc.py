@@ -345,7 +345,8 @@ def _scaling_section(res: dict[str, Any], img: Path, rel: Any) -> list[str]:
         "Target size swept from about 1e4 to 1e6 parameters: SumFirst's MLP `16 -> w -> w -> 1` (width `w`) and",
         "AddMod's one-layer Transformer (`d_model = d`, 4 heads, `d_mlp = 4 d`). Fixed intent batch: "
         f"**{b.get('intents')} intent(s) x {b.get('examples')} examples per step**; every hypernetwork at its",
-        "default width (Meta-GNN / Meta-gMLP: `d_node 64`, `d_edge 32`, 2 rounds; Meta-MLP: 3 layers of 256).",
+        "default width (Meta-GNN / Meta-gMLP: `d_node 64`, weights decoded at rank `d_edge 32`, 2 rounds; Meta-MLP:",
+        "3 layers of 256).",
         "Each point is a fresh subprocess: `build` (graph + calibration), then one warm-up step and timed steps.",
         "Peak memory is the process's own high-water mark (`VmHWM`: interpreter, build and steps); `added` is",
         "that peak minus the RSS before the model was built. (`ru_maxrss` of a child is not used: Linux carries",
@@ -428,8 +429,8 @@ def _scaling_section(res: dict[str, Any], img: Path, rel: Any) -> list[str]:
         "",
         "Why the memory differs: Meta-MLP's output layer holds `256 x P` weights, and AdamW keeps a gradient and",
         "two moments of each (about `4 x 256 x P` floats whatever the intent batch); Meta-GNN's parameters do",
-        "not grow with the target, its memory is the edge states it keeps for the backward pass, about",
-        "`intents x P x d_edge x (tensors saved per round)`, in proportion to the intent batch.",
+        "not grow with the target: it keeps node states (`intents x nodes x d_node` per round) and, like every",
+        "hypernetwork, the decoded weights themselves (`intents x P` floats and their gradient).",
     ]
     cross = []
     for family in ("mlp", "transformer"):
@@ -478,7 +479,7 @@ def _efficiency_section(res: dict[str, Any]) -> list[str]:
         ),
         f"| the step's FLOPs at that throughput would take | {fmt_s(e['matmul_time_at_peak_s'])} |",
         f"| elementwise bandwidth (`a + b`, 16 MiB), same run | {e['bandwidth_gbs']:.1f} GB/s |",
-        f"| one edge-state tensor (intents x edges x d_edge x 4 B) | {e['edge_state_bytes'] / 2**20:.1f} MiB |",
+        f"| the decoded weights of one step (intents x P x 4 B) | {e['weights_bytes'] / 2**20:.1f} MiB |",
         f"| aten ops per step (dispatches) | {e['aten_ops_per_step']:,.0f} |",
         "",
         "Where the step's time goes (self time per op category under `torch.profiler`, 2 steps; the profiler adds",
@@ -494,13 +495,10 @@ def _efficiency_section(res: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"What bounds it: the matrix products are {100 * mm:.0f} % of the time; the rest is work that does no",
-        "counted FLOP but sweeps block-sized edge states `(intents, n_rows, n_cols, d_edge)` through memory:",
-        "LayerNorms over 32 features per edge, the broadcast row/column terms, ReLU, the mean messages,",
-        "residual sums and their backward passes, plus per-op dispatch of the many small per-group modules.",
-        "If every matrix product ran at the measured peak and nothing else changed, the step would take about",
-        f"{fmt_s(bound_s)}, i.e. {100 * bound_fraction:.0f} % of peak: the step is bound by memory traffic on",
-        "edge states and by dispatch, not by arithmetic. With `d_edge = 32` each edge does ~2 x 32 x 32",
-        "multiply-adds per linear map against several 32-float sweeps of its state, forward and backward.",
+        "counted FLOP: elementwise ops, normalisations, reductions, the target's own forward and backward pass",
+        "on the decoded weights, and per-op dispatch of the per-group modules. If every matrix product ran at",
+        f"the measured peak and nothing else changed, the step would take about {fmt_s(bound_s)}, i.e.",
+        f"{100 * bound_fraction:.0f} % of peak.",
     ]
     return lines
 
@@ -512,7 +510,7 @@ def _before_after_section(extra: dict[str, Any], res: dict[str, Any]) -> list[st
     tensors = f"{tensors} parameter" if tensors else "the hundreds of parameter"
     lines = [
         "",
-        "## Optimisation: what the profile showed and what changed",
+        "## An earlier optimisation (the edge-state models before 2026-12-03): what the profile showed",
         "",
         "The Meta-GNN training step at the default AddMod-p size was profiled with `torch.profiler` (per op and",
         "per input shape) and `py-spy --native`. What the issue suspected is not what dominates here:",

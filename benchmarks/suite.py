@@ -411,8 +411,8 @@ def efficiency(cfg: dict[str, Any], rounds: int, per_round: int, model: str = "m
         "time_share": {k: v / total for k, v in sorted(by_cat.items(), key=lambda kv: -kv[1])},
         "aten_ops_per_step": ops / 2,
         "parameter_tensors": len(list(step.model.parameters())),
-        "edge_state_bytes": step.examples_per_step // max(1, tc.get("examples_per_intent", 64)) * 4
-        * step.model.graph.num_edges * getattr(step.model.cfg, "d_edge", 0),
+        "weights_bytes": step.examples_per_step // max(1, tc.get("examples_per_intent", 64)) * 4
+        * task.spec.num_parameters,
     }  # fmt: skip
 
 

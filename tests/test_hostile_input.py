@@ -273,3 +273,43 @@ def test_resume_of_a_run_that_never_reached_a_checkpoint_starts_it_from_its_conf
     again = json.loads((run / "metrics.json").read_text())
     assert again["per_intent"] == reference["per_intent"]
     one_line_error(train_argv(config, tmp_path / "never") + ["--resume"], capsys, "nothing to resume")
+
+
+def test_a_seed_beyond_what_a_run_folder_records_exactly_is_refused(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "addmod", "--seed", str(2**53 + 1), "--out", str(tmp_path / "r")])
+    assert "seed must be in 0..2**53" in capsys.readouterr().err
+
+
+def test_a_config_whose_base_leads_back_to_itself_by_another_path_is_refused(tmp_path: Path) -> None:
+    from metagnn.config import load_config
+    from metagnn.errors import ConfigError
+
+    folder = tmp_path / "a"
+    folder.mkdir()
+    (folder / "x.json").write_text(json.dumps({"base": "../a/y.json"}))
+    (folder / "y.json").write_text(json.dumps({"base": "./x.json"}))
+    with within(5), pytest.raises(ConfigError, match="leads back to itself"):
+        load_config(str(folder / "x.json"), "addmod")
+
+
+def test_a_users_target_is_checked_by_its_own_signature_only(tmp_path: Path) -> None:
+    """Negative integers and floats are a user's business (only types and finiteness are checked); a builder
+    without a readable signature still builds; the built-ins' sizes stay bounded."""
+    import functools
+
+    from metagnn.errors import ConfigError
+    from metagnn.registry import TARGETS
+    from metagnn.targets import mlp as mlp_module
+
+    def padded_mlp(*, n_in: int, n_out: int, pad: int = -1, scale: float = -0.5) -> object:
+        return mlp_module.mlp(n_in=n_in, hidden=[4], n_out=n_out)
+
+    TARGETS.register("padded_mlp_test")(padded_mlp)
+    TARGETS.register("partial_mlp_test")(functools.partial(mlp_module.mlp, hidden=[4]))
+    assert build_target("padded_mlp_test", n_in=2, n_out=1, pad=-3, scale=-2.0).num_parameters > 0
+    assert build_target("partial_mlp_test", n_in=2, n_out=1).num_parameters > 0
+    with pytest.raises(ConfigError, match="finite"):
+        build_target("padded_mlp_test", n_in=2, n_out=1, scale=float("nan"))
+    with pytest.raises(ConfigError, match=r"n_in=-2 must be in 0\.\."):
+        build_target("mlp", n_in=-2, hidden=[3], n_out=1)

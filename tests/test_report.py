@@ -44,3 +44,19 @@ def test_summarize_keeps_different_configs_apart(tmp_path: Path, capsys) -> None
     (tmp_path / "c.json").write_text(json.dumps({"rows": []}))
     assert main(["summarize", str(tmp_path / "c.json")]) == 2
     assert "not a run's metrics.json" in capsys.readouterr().err
+
+
+def test_summarize_pools_a_run_recorded_with_defaults_and_one_recorded_without(tmp_path: Path, capsys) -> None:
+    """A run folder written before configs were recorded resolved pools with one written after, as the same
+    config: defaults are filled in before runs are grouped."""
+    from metagnn.train import RunConfig
+
+    partial = RunConfig("addmod", {"vocab": 16, "train": [5, 7], "val": [13], "ood": [3]}, "flat", {}, {"steps": 4})
+    a, b = row("flat", 0, 0.5), row("flat", 1, 0.9)
+    a["config"] = partial.as_json()
+    b["config"] = RunConfig(**{**partial.resolved().as_json(), "seed": 1}).as_json()
+    assert a["config"] != b["config"]
+    for name, r in (("a.json", a), ("b.json", b)):
+        (tmp_path / name).write_text(json.dumps(r))
+    assert main(["summarize", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    assert "| flat | 2 |" in capsys.readouterr().out

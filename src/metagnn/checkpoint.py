@@ -33,26 +33,13 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from metagnn.errors import CheckpointError, RunFolderBusy
+from metagnn.schema import SCHEMA_VERSION, schema_mismatch
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.safetensors"
 METRICS = "metrics.json"
 LOCK = "train.lock"
 FORMAT = "metagnn-checkpoint"
-
-SCHEMA_VERSION = 2
-# Why a run or checkpoint of an older schema cannot be read (said in the one-line error).
-SCHEMA_CHANGES = {
-    2: "since schema 2 the tied hypernetworks keep node states only and read the intent through the task's "
-    "intent contract (pe_anchor, anchor_only, relative_pe, shift_anchor and offset_anchor are gone): re-train it",
-}
-
-
-def schema_mismatch(found: object) -> str:
-    """The end of the error for a file of schema ``found``: what this version reads, and why it changed."""
-    older = isinstance(found, (int, str)) and str(found).isdigit() and int(found) < SCHEMA_VERSION
-    why = SCHEMA_CHANGES.get(SCHEMA_VERSION, "") if older else ""
-    return f"this metagnn reads {SCHEMA_VERSION}" + (f"; {why}" if why else "")
 
 
 def check_run_folder(out: Path | str) -> Path:
@@ -206,9 +193,10 @@ MAX_JSON_BYTES = 64 * 2**20  # configs, run records and 1D-ARC tasks are kilobyt
 
 
 def remove_stale_temporaries(folder: Path | str) -> list[Path]:
-    """Remove the temporary files that an interrupted :func:`atomic_write` left in ``folder`` (call it while
-    holding the folder's lock, so that no write is in flight); returns what was removed."""
-    stale = [p for p in Path(folder).glob(".*.tmp") if p.is_file()]
+    """Remove the temporary files that an interrupted :func:`atomic_write` of a run folder's own files
+    (config, checkpoint, metrics) left in ``folder`` (call it while holding the folder's lock, so that no
+    such write is in flight); returns what was removed."""
+    stale = [p for name in (CONFIG, CHECKPOINT, METRICS) for p in Path(folder).glob(f".{name}.*.tmp") if p.is_file()]
     for p in stale:
         with suppress(FileNotFoundError):
             p.unlink()

@@ -22,7 +22,7 @@ import torch
 
 from metagnn.checkpoint import METRICS, read_json, write_json
 from metagnn.commands import add_weights_argument
-from metagnn.config import load_config
+from metagnn.config import INT_LIMIT, load_config
 from metagnn.errors import ConfigError, MetaGNNError
 from metagnn.evaluate import evaluate
 from metagnn.registry import MODELS, TASKS
@@ -36,8 +36,8 @@ from metagnn.train import RunConfig, load_run, train
 
 def seed_value(text: str) -> int:
     value = int(text)
-    if not 0 <= value < 2**63 - 1:
-        raise argparse.ArgumentTypeError(f"seed must be in 0..2**63-2, got {text}")
+    if not 0 <= value <= INT_LIMIT:  # every number a run folder records is exact in JSON
+        raise argparse.ArgumentTypeError(f"seed must be in 0..2**53, got {text}")
     return value
 
 

@@ -132,9 +132,9 @@ def load_config(name: str, task: str, _seen: tuple[str, ...] = ()) -> dict[str, 
             raise ConfigError(f"config {name}: 'base' must be 'quick', 'full' or a path, got {base!r}")
         if base not in SHIPPED:
             base = str(Path(name).parent / base)
-        if base in _seen or base == name:
-            raise ConfigError(f"config {name}: 'base' {base!r} leads back to itself")
-        data = merge(load_config(base, task, (*_seen, name)), data)
+            if str(Path(base).resolve()) in {*_seen, str(Path(name).resolve())}:
+                raise ConfigError(f"config {name}: 'base' {base!r} leads back to itself")
+        data = merge(load_config(base, task, (*_seen, str(Path(name).resolve()))), data)
     unknown = sorted(set(data) - CONFIG_KEYS)
     if unknown:
         raise ConfigError(

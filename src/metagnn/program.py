@@ -38,6 +38,8 @@ def load_program(path: Path | str) -> SynthesizedNetwork:
         spec = build_target(header["family"], **header["kwargs"])
     except MetaGNNError as e:
         raise CheckpointError(f"{path}: its spec cannot be built ({e})") from None
+    except Exception as e:  # noqa: BLE001 - a user's target builder may raise anything on a crafted header
+        raise CheckpointError(f"{path}: its spec cannot be built ({type(e).__name__}: {e})") from None
     try:
         net = instantiate(spec, tensors)
     except (MetaGNNError, RuntimeError, TypeError, ValueError, KeyError) as e:  # wrong names, shapes or dtypes

@@ -9,6 +9,8 @@ from statistics import mean, stdev
 from typing import Any
 
 from metagnn.checkpoint import atomic_write
+from metagnn.errors import MetaGNNError
+from metagnn.train import RunConfig
 
 # SPEC section 4: the paper's OOD exact match (their splits are unknown), per task and model.
 PAPER_OOD: dict[tuple[str, str], str] = {
@@ -112,6 +114,15 @@ def mean_std(runs: list[dict[str, Any]], key: str) -> str:
     return f"{mean(vals):.3f} ± {stdev(vals):.3f}" if len(vals) > 1 else f"{vals[0]:.3f}"
 
 
+def resolved_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's config with its defaults filled in, so that runs recorded before and after a default was
+    written out pool together; as recorded where it cannot be resolved."""
+    try:
+        return RunConfig.saved(config, "metrics").resolved().as_json()
+    except MetaGNNError:
+        return config
+
+
 def summarize(rows: list[dict[str, Any]], reference: dict[tuple[str, str], str] | None = None) -> str:
     """Group runs by (task, model); mean and sample std over seeds for every split, with the budget.
 
@@ -119,7 +130,9 @@ def summarize(rows: list[dict[str, Any]], reference: dict[tuple[str, str], str] 
     # Runs pool only when their whole config but the seed is the same.
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
-        groups[json.dumps({k: v for k, v in r["config"].items() if k != "seed"}, sort_keys=True)].append(r)
+        groups[
+            json.dumps({k: v for k, v in resolved_config(r["config"]).items() if k != "seed"}, sort_keys=True)
+        ].append(r)
     names: dict[tuple[str, str], int] = defaultdict(int)
     head = "| task | model | seeds | ID | val | OOD | " + ("paper OOD | " if reference else "")
     head += "extrap. | chance (OOD) | params | steps | examples | wall (s) |"

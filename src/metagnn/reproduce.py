@@ -46,7 +46,7 @@ def finished_metrics(run: RunConfig, run_dir: Path) -> dict[str, Any] | None:
     try:
         if not same_run(run, RunConfig.saved(saved.get("config"), str(run_dir / METRICS))):
             return None
-    except CheckpointError:  # metrics of something else: trained again, not reused
+    except (CheckpointError, ConfigError):  # metrics of something else, or of a config no longer valid
         return None
     schema = (saved.get("provenance") or {}).get("schema_version")
     if schema != SCHEMA_VERSION:

@@ -13,8 +13,8 @@ from typing import Any
 
 import torch
 
-from metagnn.checkpoint import SCHEMA_VERSION
 from metagnn.errors import ConfigError
+from metagnn.schema import SCHEMA_VERSION
 
 # glibc mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3

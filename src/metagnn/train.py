@@ -30,7 +30,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from metagnn import checkpoint as ckpt
-from metagnn.config import bounds, from_dict
+from metagnn.config import INT_LIMIT, bounds, check_value, from_dict
 from metagnn.distributed import World, close_world, init_world
 from metagnn.errors import CheckpointError, ConfigError, RunFolderBusy, TrainingError
 from metagnn.evaluate import evaluate
@@ -112,6 +112,7 @@ class RunConfig:
         def full(cls: type, data: dict[str, Any], where: str) -> dict[str, Any]:
             return json.loads(json.dumps(asdict(from_dict(cls, data, where=where))))
 
+        check_value(self.seed, int, "run config", "seed", (0, INT_LIMIT))
         task_cfg = full(TASKS.get(self.task).Config, self.task_config, f"task config ({self.task})")
         model_cfg = full(MODELS.get(self.model).Config, self.model_config, f"model config ({self.model})")
         return RunConfig(self.task, task_cfg, self.model, model_cfg, full(TrainConfig, self.train, "train config"),
@@ -262,6 +263,9 @@ def _train(
         if not started_with(run, out):
             raise CheckpointError(f"{out}: resuming with a different config than the run was started with")
         resume = False  # stopped before its first checkpoint: the run starts again from its saved config
+        if world.is_main:
+            for log in out.glob("batches.rank*.jsonl"):  # the abandoned attempt's steps
+                log.unlink()
 
     opt = build_optimizer(model, cfg.lr, cfg.weight_decay, dev)
     # The weights that are validated and selected: the model's own, or their moving average.
@@ -493,10 +497,7 @@ def load_run(path: Path | str, device: str | None = None, weights: str = "last")
     tensors, state = ckpt.load_tensors(path / ckpt.CHECKPOINT)
     # The checkpoint records the run it belongs to: an edited config.json (other splits, another model
     # size) would otherwise relabel or misread what the weights were trained on.
-    if (
-        "config" in state
-        and RunConfig.saved(state["config"], str(path / ckpt.CHECKPOINT)).as_json() != run.resolved().as_json()
-    ):
+    if "config" in state and not same_run(RunConfig.saved(state["config"], str(path / ckpt.CHECKPOINT)), run):
         raise CheckpointError(
             f"{path / ckpt.CONFIG}: does not match the config its checkpoint was trained with (edited?)"
         )
