@@ -39,7 +39,7 @@ from typing import Any
 
 import torch
 
-from metagnn.models import build_model
+from metagnn.models import Hypernetwork, build_model
 from metagnn.registry import TASKS
 from metagnn.targets import SynthesizedNetwork, run
 from metagnn.tasks import build_task
@@ -490,6 +490,15 @@ def scaling_point(point: dict[str, Any]) -> dict[str, Any]:
     before = resource.getrusage(resource.RUSAGE_SELF)
     times = [step() for _ in range(point["steps"])]
     after = resource.getrusage(resource.RUSAGE_SELF)
+    synthesis = []  # one program (one intent), no gradient: what a user waits for at this target size
+    if isinstance(step.model, Hypernetwork):
+        step.model.eval()
+        u = task.intent_features(step.train_intents[:1])
+        with torch.no_grad():
+            for _ in range(3):
+                t0 = time.perf_counter()
+                step.model.synthesize(u)
+                synthesis.append(time.perf_counter() - t0)
     return {
         **point,
         "target_parameters": task.spec.num_parameters,
@@ -497,6 +506,7 @@ def scaling_point(point: dict[str, Any]) -> dict[str, Any]:
         "build_s": step.build_s,
         "step_s": median(times),
         "step_times": times,
+        "synthesize_one_s": median(synthesis) if synthesis else None,
         # Per timed step: CPU seconds in user and kernel mode, and minor page faults (fresh pages).
         "user_s_per_step": (after.ru_utime - before.ru_utime) / len(times),
         "sys_s_per_step": (after.ru_stime - before.ru_stime) / len(times),
