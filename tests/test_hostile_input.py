@@ -139,6 +139,9 @@ def test_special_files_in_an_arc_folder_are_refused_not_read(tmp_path: Path) -> 
 
 def test_an_empty_intent_list_is_an_error_not_an_empty_result(capsys) -> None:
     one_line_error(["eval", str(FIXTURE), "--intents", ","], capsys, "no intent in ','")
+    # argparse reads the value of `--intents=--` as its own `--` marker and hands over []: still named
+    one_line_error(["eval", str(FIXTURE), "--intents=--"], capsys, "intent '--' is not an integer")
+    one_line_error(["analyze", "clock", str(FIXTURE), "--intents=--"], capsys, "'--'")
 
 
 def test_an_edited_config_json_is_refused(tmp_path: Path, capsys) -> None:

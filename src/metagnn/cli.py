@@ -41,7 +41,9 @@ def seed_value(text: str) -> int:
     return value
 
 
-def parse_intents(task_obj: Any, text: str) -> list[Any]:
+def parse_intents(task_obj: Any, text: str | list[str]) -> list[Any]:
+    if isinstance(text, list):  # argparse takes the value of `--intents=--` for its `--` marker and gives []
+        text = ",".join(text) or "--"
     intents = [task_obj.parse_intent(t.strip()) for t in text.split(",") if t.strip()]
     if not intents:
         raise ConfigError(f"no intent in {text!r}; give one or more, comma-separated (e.g. 13,29)")

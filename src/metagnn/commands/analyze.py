@@ -19,9 +19,11 @@ from metagnn.errors import ConfigError
 from metagnn.runtime import pick_device, provenance
 
 
-def _primes(text: str | None) -> list[int] | None:
+def _primes(text: str | list[str] | None) -> list[int] | None:
     if text is None:
         return None
+    if isinstance(text, list):  # argparse takes the value of `--intents=--` for its `--` marker and gives []
+        text = ",".join(text) or "--"
     try:
         primes = [int(t) for t in text.split(",") if t.strip()]
     except ValueError:
