@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from metagnn.checkpoint import METRICS, read_json, write_json
-from metagnn.commands import add_weights_argument
+from metagnn.commands import add_weights_argument, intent_items
 from metagnn.config import INT_LIMIT, load_config
 from metagnn.errors import ConfigError, MetaGNNError
 from metagnn.evaluate import evaluate
@@ -42,12 +42,7 @@ def seed_value(text: str) -> int:
 
 
 def parse_intents(task_obj: Any, text: str | list[str]) -> list[Any]:
-    if isinstance(text, list):  # argparse takes the value of `--intents=--` for its `--` marker and gives []
-        text = ",".join(text) or "--"
-    intents = [task_obj.parse_intent(t.strip()) for t in text.split(",") if t.strip()]
-    if not intents:
-        raise ConfigError(f"no intent in {text!r}; give one or more, comma-separated (e.g. 13,29)")
-    return intents
+    return [task_obj.parse_intent(t) for t in intent_items(text)]
 
 
 def run_config(args: argparse.Namespace, model: str) -> RunConfig:

@@ -30,10 +30,21 @@ class Program:
     spec: TargetSpec
     theta: Theta
     info: dict[str, Any]  # task, intent, model, run_dir, weights
-    accuracy: float  # exact match on the intent's test examples
-    examples: int
-    split: str  # the intent's split in the run: id, val, ood, extrapolation, or unseen
-    scores: dict[str, Any] = field(default_factory=dict, repr=False)  # the evaluation's full row
+    scores: dict[str, Any] = field(repr=False)  # the evaluation's row for the intent: accuracy, n, split, chance
+
+    @property
+    def accuracy(self) -> float:
+        """Exact match on the intent's test examples."""
+        return self.scores["accuracy"]
+
+    @property
+    def examples(self) -> int:
+        return self.scores["n"]
+
+    @property
+    def split(self) -> str:
+        """The intent's split in the run: id, val, ood, extrapolation, or unseen."""
+        return self.scores["split"]
 
     def network(self) -> SynthesizedNetwork:
         """The program as a plain ``nn.Module``."""
@@ -61,4 +72,4 @@ def synthesize(run_dir: Path | str, intent: Any, weights: str = "last", device: 
     (row,) = evaluate(model, task, dev, intents=[intent])["per_intent"].values()
     info = {"task": run.task, "intent": task.intent_key(intent), "model": run.model, "run_dir": str(run_dir),
             "weights": weights}  # fmt: skip
-    return Program(task.spec, theta, info, row["accuracy"], row["n"], row["split"], row)
+    return Program(task.spec, theta, info, row)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from metagnn.checkpoint import read_json, write_json
+from metagnn.commands import intent_items
 from metagnn.errors import ConfigError
 from metagnn.runtime import pick_device, provenance
 
@@ -22,15 +23,11 @@ from metagnn.runtime import pick_device, provenance
 def _primes(text: str | list[str] | None) -> list[int] | None:
     if text is None:
         return None
-    if isinstance(text, list):  # argparse takes the value of `--intents=--` for its `--` marker and gives []
-        text = ",".join(text) or "--"
+    items = intent_items(text)
     try:
-        primes = [int(t) for t in text.split(",") if t.strip()]
+        return [int(t) for t in items]
     except ValueError:
-        raise ConfigError(f"--intents must be comma-separated integers, got {text!r}") from None
-    if not primes:
-        raise ConfigError(f"no intent in {text!r}; give one or more, comma-separated (e.g. 13,29)")
-    return primes
+        raise ConfigError(f"--intents must be comma-separated integers, got {','.join(items)!r}") from None
 
 
 def cmd_clock(args: argparse.Namespace) -> int:

@@ -104,8 +104,9 @@ def load_tasks(folder: Path | str, width: int | None = None) -> list[ArcTask]:
     for path in files:
         if not path.is_file():  # a FIFO or device named *.json would hang or read without end
             raise DataError(f"{path}: not a regular file")
-        if path.stat().st_size > MAX_TASK_BYTES:
-            raise DataError(f"{path}: {path.stat().st_size:,} bytes; a 1D-ARC task file has at most {MAX_TASK_BYTES:,}")
+        size = path.stat().st_size
+        if size > MAX_TASK_BYTES:
+            raise DataError(f"{path}: {size:,} bytes; a 1D-ARC task file has at most {MAX_TASK_BYTES:,}")
         try:
             data = json.loads(path.read_text())
         except json.JSONDecodeError as e:
