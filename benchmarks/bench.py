@@ -22,6 +22,7 @@ import suite
 import torch
 
 from metagnn.errors import ConfigError, MetaGNNError
+from metagnn.runtime import tune_allocator
 
 DEFAULT_DOC = "docs/performance.md"
 
@@ -48,6 +49,7 @@ def bench(args: argparse.Namespace) -> int:
             out_path = Path(DEFAULT_DOC)
             out = DEFAULT_DOC
     else:
+        tune_allocator()  # as every training process does (metagnn.train, the CLI)
         res = suite.run_all(quick=args.quick, log=log)
         res["command"] = command_line(args)
     if out is not None:

@@ -41,6 +41,7 @@ import torch
 
 from metagnn.models import Hypernetwork, build_model
 from metagnn.registry import TASKS
+from metagnn.runtime import tune_allocator
 from metagnn.targets import SynthesizedNetwork, run
 from metagnn.tasks import build_task
 from metagnn.train import TrainConfig, build_optimizer, update
@@ -53,7 +54,7 @@ SWEEP = {
     "transformer": [32, 64, 128, 256, 288],  # AddMod's Transformer, d_model = d, d_mlp = 4 d
 }
 QUICK_SWEEP = {"mlp": [96, 384], "transformer": [32, 128]}
-SCALING_BATCH = {"intents": 1, "examples": 32}
+SCALING_BATCH = {"intents": 8, "examples": 64}  # what every shipped config trains with
 SYNTHESIS_BATCH = 16  # intents per call for the 1,000-intent run (the fastest per intent on this CPU)
 
 
@@ -469,6 +470,42 @@ def _run_s_batch(task: Any, model: Any, b: int, n: int, rounds: int, per_round: 
     }
 
 
+def compiled(cfg: dict[str, Any], rounds: int, per_round: int, model: str = "metagnn") -> dict[str, Any]:
+    """``torch.compile`` against eager: the hypernetwork's forward + backward (a training step's share of it),
+    in turns, with the first compiled call's seconds and the largest difference of the generated weights."""
+    task = build_task(cfg["task"], cfg.get("task_config", {}))
+    tc = cfg.get("train", {})
+    step = TrainingStep(task, model, cfg.get("models", {}).get(model, {}), tc.get("intents_per_step", 8), 64)
+    _, u, _, _ = step.batch()
+    m = step.model
+    probe = {k: torch.randn_like(v) for k, v in m.synthesize(u).items()}
+
+    def fwd_bwd(fn: Callable) -> Callable[[], float]:
+        def f() -> float:
+            t0 = time.perf_counter()
+            theta = fn(u)
+            sum((theta[k] * probe[k]).sum() for k in theta).backward()
+            return time.perf_counter() - t0
+
+        return f
+
+    try:
+        fast = torch.compile(m.synthesize)
+        first = fwd_bwd(fast)()
+        diff = max((fast(u)[k] - m.synthesize(u)[k]).abs().max().item() for k in probe)
+    except Exception as e:  # a compiler missing or failing is a result here, not a crash of the runner
+        return {"config": cfg["name"], "model": model, "error": f"{type(e).__name__}: {str(e).splitlines()[0]}"}
+    times = interleaved({"eager": fwd_bwd(m.synthesize), "compiled": fwd_bwd(fast)}, rounds, per_round)
+    return {
+        "config": cfg["name"],
+        "model": model,
+        "first_call_s": first,
+        "eager_s": median(times["eager"]),
+        "compiled_s": median(times["compiled"]),
+        "max_abs_diff": diff,
+    }
+
+
 # ----- scaling (one fresh subprocess per point) -----------------------------------------------------
 def scaling_task(family: str, size: int) -> tuple[str, dict[str, Any]]:
     if family == "mlp":
@@ -478,6 +515,7 @@ def scaling_task(family: str, size: int) -> tuple[str, dict[str, Any]]:
 
 def scaling_point(point: dict[str, Any]) -> dict[str, Any]:
     """Child side: build one model for one target size, time a few steps, report RSS figures."""
+    tune_allocator()  # as every training process does
     torch.set_num_threads(point["threads"])
     task_name, task_cfg = scaling_task(point["family"], point["size"])
     task = build_task(task_name, task_cfg)
@@ -622,6 +660,9 @@ def run_all(quick: bool, log: Callable[[str], None] = lambda s: None) -> dict[st
     res["efficiency"] = efficiency(addmod, rounds=3 if quick else 5, per_round=2)
     log("running S: vmap vs loop")
     res["run_s"] = run_s(addmod, (8,) if quick else (8, 64), rounds=3, per_round=3)
+    if not quick:
+        log("torch.compile vs eager")
+        res["compile"] = compiled(addmod, rounds=3, per_round=5)
     log("scaling sweep (a subprocess per point)")
     res["scaling"] = scaling(QUICK_SWEEP if quick else SWEEP, steps=2 if quick else 3)
     res["scaling_batch"] = SCALING_BATCH
