@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from metagnn.checkpoint import METRICS, read_json, write_json
-from metagnn.commands import add_weights_argument, intent_items
+from metagnn.commands import add_target_argument, add_weights_argument, intent_items, target_items
 from metagnn.config import INT_LIMIT, load_config
 from metagnn.errors import ConfigError, MetaGNNError
 from metagnn.evaluate import evaluate
@@ -85,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    run, task, model = load_run(args.run_dir, args.device, args.weights)
+    run, task, model = load_run(args.run_dir, args.device, args.weights, target_items(args.target))
     intents = parse_intents(task, args.intents) if args.intents is not None else None
     device = next(model.parameters()).device
     result = evaluate(model, task, device, intents=intents)
@@ -119,7 +119,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_synthesize(args: argparse.Namespace) -> int:
-    program = synthesize(args.run_dir, args.intent, args.weights, args.device)
+    program = synthesize(args.run_dir, args.intent, args.weights, args.device, target_items(args.target))
     program.save(args.out)
     print(
         f"wrote {args.out}: {program.spec.num_parameters} weights of a {program.spec.family} for "
@@ -218,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--device", default=None)
     add_weights_argument(p)
+    add_target_argument(p)
     p.add_argument(
         "--arc-dir",
         default=None,
@@ -231,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .safetensors file")
     p.add_argument("--device", default=None)
     add_weights_argument(p)
+    add_target_argument(p)
     p.set_defaults(func=cmd_synthesize)
 
     p = sub.add_parser("summarize", help="mean and std over seeds of finished runs, as a Markdown table")

@@ -54,12 +54,20 @@ class Program:
         save_program(path, self.spec, self.theta, **self.info)
 
 
-def synthesize(run_dir: Path | str, intent: Any, weights: str = "last", device: str | None = None) -> Program:
+def synthesize(
+    run_dir: Path | str,
+    intent: Any,
+    weights: str = "last",
+    device: str | None = None,
+    target: dict[str, Any] | None = None,
+) -> Program:
     """The program that the hypernetwork trained in ``run_dir`` writes for ``intent`` (a value or its text).
 
     ``weights``: ``"last"`` (the last step's, SPEC 3b's headline) or ``"best"`` (validation's choice).
+    ``target``: settings of ``S`` other than the run's, e.g. ``{"d_model": 40, "d_mlp": 160}`` (a tied
+    hypernetwork writes weights for target sizes it never trained on; see :func:`metagnn.train.retarget`).
     """
-    run, task, model = load_run(run_dir, device, weights)
+    run, task, model = load_run(run_dir, device, weights, target)
     if not isinstance(model, Hypernetwork):
         raise ConfigError(
             f"model {run.model!r} does not generate weights; synthesis needs a hypernetwork "

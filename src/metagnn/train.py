@@ -60,8 +60,14 @@ class TrainConfig:
     # validation accuracy; t >= 0: the last within t of the best (validation that saturates early, e.g. at
     # 1.0 on two intents, then keeps the most-trained weights it cannot tell apart from the best).
     select_tolerance: float | None = None
+    # Other settings of the target S to train on beside the task's own, e.g. [{"d_model": 24}, {"d_model": 48}]:
+    # the steps go round the task's target and these in turn (one hypernetwork, several sizes of S; tied
+    # hypernetworks only). Validation, selection and evaluation use the task's own target.
+    targets: list[dict] = field(default_factory=list, metadata=bounds(-(10**8), 10**8))
 
     def __post_init__(self) -> None:
+        if len(self.targets) > 64:
+            raise ConfigError(f"train config: {len(self.targets)} targets; at most 64")
         for name in ("steps", "intents_per_step", "examples_per_intent", "eval_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train config: {name}={getattr(self, name)!r} must be at least 1")
@@ -252,6 +258,10 @@ def _train(
 ) -> dict[str, Any] | None:
     task, model, cfg = build(run)
     model.to(dev)
+    # One hypernetwork, several sizes of S: a view per extra target, sharing every parameter (see retarget).
+    if cfg.targets and world.size > 1:
+        raise ConfigError("train.targets (several target sizes) trains in one process; run it without torchrun")
+    hypernets = [model] + [retarget(run, model, t)[1] for t in cfg.targets]
     if world.is_main and out.is_dir():  # under the folder's lock: no write is in flight
         ckpt.remove_stale_temporaries(out)
     have_checkpoint = (out / ckpt.CHECKPOINT).exists()
@@ -380,7 +390,8 @@ def _train(
             u, x, y = task.intent_features(intents).to(dev), x.to(dev), y.to(dev)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(step)
-            out_ = net(u, x)
+            hypernet = hypernets[step % len(hypernets)]
+            out_ = (net if hypernet is model else hypernet)(u, x)
             loss = task.loss(out_, y, intents)
             if world.size > 1:  # DDP averages the ranks' gradients: weigh each shard's mean by its share
                 loss = loss * (task.loss_terms(y) * world.size / global_terms)
@@ -476,11 +487,15 @@ def finish(
 WEIGHTS = ("last", "best")
 
 
-def load_run(path: Path | str, device: str | None = None, weights: str = "last") -> tuple[RunConfig, Task, Model]:
+def load_run(
+    path: Path | str, device: str | None = None, weights: str = "last", target: dict[str, Any] | None = None
+) -> tuple[RunConfig, Task, Model]:
     """Rebuild a run's task and model from its folder alone.
 
     ``weights="last"``: the model's own weights at the last step trained (the headline, SPEC 3b);
-    ``"best"``: the weights validation selected (the moving average's, with ``ema``).
+    ``"best"``: the weights validation selected (the moving average's, with ``ema``). ``target``: settings
+    of the target ``S`` that replace the run's (``{"d_model": 40}``); the task and the hypernetwork are
+    rebuilt for that ``S`` with the trained weights (see :func:`retarget`).
     """
     if weights not in WEIGHTS:
         raise ConfigError(f"weights must be one of {', '.join(WEIGHTS)}, got {weights!r}")
@@ -511,5 +526,55 @@ def load_run(path: Path | str, device: str | None = None, weights: str = "last")
         raise CheckpointError(
             f"{path}: checkpoint does not fit model {run.model!r} (missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
+    if target:
+        task, model = retarget(run, model, target)
     model.to(pick_device(device)).eval()
     return run, task, model
+
+
+def retarget(run: RunConfig, model: Model, target: dict[str, Any]) -> tuple[Task, Model]:
+    """The run's task with ``target`` settings over its own, and its hypernetwork writing that ``S``'s weights.
+
+    Only a hypernetwork whose parameters do not depend on the sizes of ``S`` can write another size's weights:
+    the group-tied ones (every member of a node set goes through its group's functions, told apart by its
+    positional code, drawn afresh for the new sizes from the run's seed; see
+    :meth:`metagnn.models.tied.TiedHypernetwork.for_target`). ``S`` must keep the trained one's node sets,
+    with axes of the same kinds, and weight tensors: a tensor or node set the hypernetwork never learned to
+    write (another depth, a LayerNorm it never saw) is refused, as is a flat hypernetwork's fixed output.
+    """
+    from metagnn.models.tied import TiedHypernetwork
+
+    if not isinstance(model, TiedHypernetwork):
+        raise ConfigError(
+            f"model {run.model!r} writes the weights of one target ({model.spec.num_parameters:,} parameters); "
+            "another target needs a hypernetwork whose parameters do not depend on its sizes (metagnn, gmlp)"
+        )
+    task_config = json.loads(json.dumps(run.task_config))
+    task_config["target"] = {**task_config.get("target", {}), **target}
+    task = build_task(run.task, task_config)
+    old, new = model.spec, task.spec
+    node_sets, weights = (lambda s: [n.name for n in s.node_sets]), (lambda s: [p.name for p in s.params])
+    for kind, names_of in (("node sets", node_sets), ("weights", weights)):
+        added = [n for n in names_of(new) if n not in names_of(old)]
+        gone = [n for n in names_of(old) if n not in names_of(new)]
+        if added or gone:
+            raise ConfigError(
+                f"{run.model} trained on a {old.family} with other {kind} cannot serve this target"
+                + (f": it never learned {', '.join(added[:4])}" if added else "")
+                + (f"{';' if added else ':'} it has no {', '.join(gone[:4])}" if gone else "")
+            )
+    for s in new.node_sets:
+        was = old.node_set(s.name)
+        kinds = lambda node_set: ["fixed" if a.fixed else "interchangeable" for a in node_set.axes]  # noqa: E731
+        if kinds(s) != kinds(was):
+            raise ConfigError(
+                f"{run.model} cannot serve this target: node set {s.name!r} has {'/'.join(kinds(s)) or 'no'} axes, "
+                f"it was trained on {'/'.join(kinds(was))} ones"
+            )
+        # A fixed axis is what S reads or writes (tokens, positions, inputs, classes): the task's data sets it.
+        if any(a.fixed and a.size != b.size for a, b in zip(s.axes, was.axes)):
+            raise ConfigError(
+                f"{run.model} cannot serve this target: node set {s.name!r} is fixed by the task's data "
+                f"(size {was.size}, asked {s.size}); only interchangeable widths can change"
+            )
+    return task, model.for_target(new, task.contract)

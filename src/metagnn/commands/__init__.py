@@ -6,6 +6,8 @@ Shared argument helpers live here, so that no subcommand imports the CLI module 
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
 from metagnn.errors import ConfigError
 from metagnn.train import WEIGHTS
@@ -29,3 +31,31 @@ def add_weights_argument(
     "validation selected",
 ) -> None:
     p.add_argument("--weights", choices=WEIGHTS, default="last", help=help)
+
+
+def add_target_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--target",
+        action="append",
+        metavar="KEY=VALUE",
+        default=None,
+        help="a setting of the target S other than the run's, e.g. d_model=40 or hidden=[96,96] (repeatable; "
+        "Meta-GNN and Meta-gMLP write weights for target sizes they never trained on)",
+    )
+
+
+def target_items(values: list[str] | None) -> dict[str, Any] | None:
+    """``["d_model=40", "hidden=[96,96]"]`` -> ``{"d_model": 40, "hidden": [96, 96]}`` (values read as JSON
+    where they parse, else as text); None when none is given."""
+    if not values:
+        return None
+    out: dict[str, Any] = {}
+    for item in values:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip() or not text.strip():
+            raise ConfigError(f"--target {item!r}: expected KEY=VALUE, e.g. d_model=40")
+        try:
+            out[name.strip()] = json.loads(text)
+        except ValueError:
+            out[name.strip()] = text.strip()
+    return out

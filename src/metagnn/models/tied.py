@@ -16,6 +16,7 @@ of that axis are coded relative to the intent, in :meth:`TiedHypernetwork.encode
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -226,8 +227,16 @@ class GroupDecoders(nn.Module):
             size = centred_raw.std()
         return torch.where(size > 1e-4, size, torch.ones_like(size))
 
-    def forward(self, nodes: dict[str, Tensor]) -> Theta:
-        spec = self.graph.spec
+    def forward(self, nodes: dict[str, Tensor], spec: TargetSpec | None = None) -> Theta:
+        """The weights of ``spec`` (by default the spec the decoders were calibrated on) from final node states.
+
+        At the calibration spec a tensor's scale is its declared fan-in scale ``init_std`` (``~ 1/sqrt(fan_in)``).
+        At other sizes it follows the fan-in as ``1/fan_in`` instead, ``init_std**2 / init_std_calibrated``:
+        where ``S`` sums over a population of interchangeable members, each member's contribution then shrinks
+        as the population grows, so the same per-member codes give the same function at any width (a
+        mean-field reading; with ``1/sqrt(fan_in)`` the sum would grow as ``sqrt(width)``).
+        """
+        spec = spec or self.graph.spec
         theta: Theta = {}
         for p in spec.params:
             raw = self.raw(p, nodes)
@@ -235,7 +244,9 @@ class GroupDecoders(nn.Module):
                 # No shared shift of a whole tensor: a shift is one tied direction that moves every
                 # member at once (all hidden units' biases down -> every ReLU dead).
                 raw = raw - raw.flatten(1).mean(1).view(-1, *[1] * (raw.dim() - 1))
-            scale = p.init_std * self.log_gain[key(p.name)].exp()
+            calibrated = self.graph.spec.param(p.name).init_std
+            std = p.init_std if p.init_std == calibrated or calibrated == 0 else p.init_std**2 / calibrated
+            scale = std * self.log_gain[key(p.name)].exp()
             theta[p.name] = (p.init_mean + scale * raw).reshape(raw.shape[0], *spec.shape(p))
         return theta
 
@@ -420,4 +431,19 @@ class TiedHypernetwork(Hypernetwork):
         return nodes
 
     def synthesize(self, u: Tensor) -> Theta:
-        return self.decoders(self.mix(self.encode(u)))
+        return self.decoders(self.mix(self.encode(u)), self.spec)
+
+    def for_target(self, spec: TargetSpec, contract: IntentContract = NO_CONTRACT) -> TiedHypernetwork:
+        """This hypernetwork writing the weights of ``spec``, another size of its target: a view that shares
+        every parameter and module (training it trains this one) and has its own positional codes, drawn
+        for the new sizes from the same seed. ``spec`` must have the same node sets, with axes of the same
+        kinds, and the same weight tensors (:func:`metagnn.train.retarget` checks this and says what differs).
+        """
+        view = copy.copy(self)  # shallow: the parameter and module tables are this model's own
+        view._buffers = dict(self._buffers)
+        view.spec = spec
+        view.graph = NeuralGraph(spec, pe_dim=self.cfg.pe_dim, seed=self.cfg.pe_seed, max_cycles=self.cfg.pe_max_cycles)
+        for n, pe in view.graph.node_pe.items():
+            view._buffers[f"pe__{key(n)}"] = pe.to(self.pe_device)
+        view.contract = contract.check(spec, self.intent[0].in_features) if self.cfg.intent_axes else NO_CONTRACT
+        return view
