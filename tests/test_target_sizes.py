@@ -130,7 +130,9 @@ def test_a_flat_hypernetwork_is_refused_another_size(tmp_path: Path, config: Pat
 
 def tiny_run(targets: list[dict], steps: int, model: str = "metagnn") -> RunConfig:
     tc = {**TINY_TRAIN, "steps": steps, "eval_every": steps, "targets": targets}
-    return RunConfig(task="addmod", model=model, seed=0, task_config=TINY_TASK, train=tc, model_config=TINY_MODELS[model])
+    return RunConfig(
+        task="addmod", model=model, seed=0, task_config=TINY_TASK, train=tc, model_config=TINY_MODELS[model]
+    )
 
 
 def test_training_on_several_sizes_goes_round_them_step_by_step(tmp_path: Path) -> None:
