@@ -237,6 +237,7 @@ class GroupDecoders(nn.Module):
         mean-field reading; with ``1/sqrt(fan_in)`` the sum would grow as ``sqrt(width)``).
         """
         spec = spec or self.graph.spec
+        calibrated = {p.name: p.init_std for p in self.graph.spec.params}
         theta: Theta = {}
         for p in spec.params:
             raw = self.raw(p, nodes)
@@ -244,8 +245,8 @@ class GroupDecoders(nn.Module):
                 # No shared shift of a whole tensor: a shift is one tied direction that moves every
                 # member at once (all hidden units' biases down -> every ReLU dead).
                 raw = raw - raw.flatten(1).mean(1).view(-1, *[1] * (raw.dim() - 1))
-            calibrated = self.graph.spec.param(p.name).init_std
-            std = p.init_std if p.init_std == calibrated or calibrated == 0 else p.init_std**2 / calibrated
+            ref = calibrated[p.name]
+            std = p.init_std if p.init_std == ref or ref == 0 else p.init_std**2 / ref
             scale = std * self.log_gain[key(p.name)].exp()
             theta[p.name] = (p.init_mean + scale * raw).reshape(raw.shape[0], *spec.shape(p))
         return theta
