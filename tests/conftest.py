@@ -1,4 +1,5 @@
-"""Tiny shared targets: a 2-hidden-layer MLP, a 2-layer Transformer (with/without LayerNorm), a user target."""
+"""Tiny shared targets: MLPs of 2, 3 and 4 hidden layers, Transformers of 2 and 3 layers (with and without
+LayerNorm), a user target."""
 
 from __future__ import annotations
 
@@ -39,5 +40,5 @@ def user_spec() -> TargetSpec:
 
 @pytest.fixture(params=list(TINY_SPECS))
 def spec(request: pytest.FixtureRequest) -> TargetSpec:
-    """Each tiny target in turn: MLP, Transformer, Transformer with LayerNorm, user-defined."""
+    """Each tiny target of ``helpers.TINY_SPECS`` in turn: MLPs, Transformers with and without LayerNorm, a user one."""
     return TINY_SPECS[request.param]()

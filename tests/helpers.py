@@ -82,9 +82,13 @@ def tiny_transformer(layernorm: bool = False) -> TargetSpec:
 
 TINY_SPECS = {
     "mlp": tiny_mlp,
+    "mlp3": lambda: build_target("mlp", n_in=5, hidden=[7, 6, 5], n_out=3),  # 3 hidden layers
     "mlp4": lambda: build_target("mlp", n_in=5, hidden=[7, 6, 5, 4], n_out=3),  # 4 hidden layers
     "transformer": tiny_transformer,
     "transformer_ln": lambda: tiny_transformer(layernorm=True),
+    "transformer3": lambda: build_target(
+        "transformer", vocab=11, n_ctx=4, n_classes=5, d_model=8, n_heads=2, d_mlp=12, n_layers=3
+    ),
     "transformer3_ln": lambda: build_target(
         "transformer", vocab=11, n_ctx=4, n_classes=5, d_model=8, n_heads=2, d_mlp=12, n_layers=3, layernorm=True
     ),
