@@ -154,3 +154,20 @@ def test_several_sizes_need_a_tied_hypernetwork(tmp_path: Path) -> None:
         train(tiny_run([{"d_model": 12}], 2, model="flat"), tmp_path / "flat", progress=False)
     with pytest.raises(ConfigError, match="should be of type list"):
         from_dict(TrainConfig, {"targets": [3]})
+
+
+def test_with_member_cycles_every_width_samples_the_same_codes() -> None:
+    """``pe_member_cycles`` codes interchangeable members as curves of ``i / (n - 1)``: the middle member of 5 and
+    of 9 get one code, and so do the first and the last; without it the periods grow with the width."""
+    from metagnn.graph.neural_graph import axis_encoding
+    from metagnn.targets import Axis
+
+    def codes(n: int, cycles: float | None) -> torch.Tensor:
+        return axis_encoding(Axis(n, perm="h"), 8, torch.Generator().manual_seed(0), member_cycles=cycles)
+
+    small, large = codes(5, 3.0), codes(9, 3.0)
+    for i, j in ((0, 0), (2, 4), (4, 8)):
+        assert torch.allclose(small[i], large[j], atol=1e-6)
+    assert not torch.allclose(codes(5, None)[2], codes(9, None)[4], atol=1e-3)
+    with pytest.raises(ConfigError, match="pe_member_cycles"):
+        build_model("metagnn", mlp(7, 6), INTENT_DIM, {**SMALL, "pe_member_cycles": 0})

@@ -36,8 +36,14 @@ class EdgeBlock:
     group_id: int
 
 
-def axis_encoding(axis: Axis, dim: int, generator: torch.Generator, max_cycles: float = 4.0) -> Tensor:
-    """Encode each index of ``axis`` as ``dim`` features (see module docstring). Shape ``(size, dim)``."""
+def axis_encoding(
+    axis: Axis, dim: int, generator: torch.Generator, max_cycles: float = 4.0, member_cycles: float | None = None
+) -> Tensor:
+    """Encode each index of ``axis`` as ``dim`` features (see module docstring). Shape ``(size, dim)``.
+
+    ``member_cycles``: on an interchangeable axis, at most this many periods instead of ``size / 2``; the
+    codes are then one set of curves of ``i / (size - 1)`` at every size, sampled more finely as the axis
+    grows (for a hypernetwork that writes several widths of ``S``)."""
     half = dim // 2
     # Fixed axes get smooth codes: at most ``max_cycles`` periods over the axis. High frequencies would
     # make the code a lookup table of indices, and hypernetworks fed such codes memorize instead of
@@ -45,7 +51,7 @@ def axis_encoding(axis: Axis, dim: int, generator: torch.Generator, max_cycles: 
     # told apart, and as far apart as possible: up to ``size / 2`` periods (smooth codes there made
     # neighbouring hidden units near copies of each other once weights were decoded from node states).
     if not axis.fixed:
-        max_cycles = max(max_cycles, axis.size / 2)
+        max_cycles = max(max_cycles, axis.size / 2) if member_cycles is None else member_cycles
     t = torch.arange(axis.size, dtype=torch.float64) / max(axis.size - 1, 1)
     omega = 2 * math.pi * max_cycles * torch.rand(half, generator=generator, dtype=torch.float64)
     phase = 2 * math.pi * torch.rand(half, generator=generator, dtype=torch.float64)
@@ -65,13 +71,20 @@ class NeuralGraph:
         node_params: node set -> names of the parameters living on it (biases, LayerNorm).
     """
 
-    def __init__(self, spec: TargetSpec, pe_dim: int = 16, seed: int = 0, max_cycles: float = 4.0) -> None:
+    def __init__(
+        self,
+        spec: TargetSpec,
+        pe_dim: int = 16,
+        seed: int = 0,
+        max_cycles: float = 4.0,
+        member_cycles: float | None = None,
+    ) -> None:
         if pe_dim < 2 or pe_dim % 2:
             raise SpecError(f"pe_dim must be a positive even number, got {pe_dim}")
         self.spec = spec
         self.pe_dim = pe_dim
         self.seed = seed
-        self.max_cycles = max_cycles
+        self.max_cycles, self.member_cycles = max_cycles, member_cycles
         self.node_sets = [s.name for s in spec.node_sets]
         self.node_pe = self.sample_encodings(torch.Generator().manual_seed(seed))
         self.node_index = {s.name: index_values(s) for s in spec.node_sets}
@@ -101,7 +114,7 @@ class NeuralGraph:
             for k, axis in enumerate(s.axes):
                 key = axis.perm if axis.perm is not None else f"{s.name}:{k}"
                 if key not in cache:
-                    cache[key] = axis_encoding(axis, self.pe_dim, generator, self.max_cycles)
+                    cache[key] = axis_encoding(axis, self.pe_dim, generator, self.max_cycles, self.member_cycles)
                 parts.append(cache[key])
             out[s.name] = outer_concat(parts)
         return out

@@ -41,6 +41,9 @@ class TiedConfig:
     pe_dim: int = 16
     pe_seed: int = 0
     pe_max_cycles: float = 4.0
+    # Interchangeable members: None codes them with up to size/2 periods (as far apart as possible); a number
+    # fixes the periods, so that every width of S samples the same curves (training on several sizes of S).
+    pe_member_cycles: float | None = None
     resample_pe: bool = False  # redraw the PEs at every training step (an ablation)
     tie: bool = True  # False: one encoder/decoder for all groups, group id as input (an ablation)
     intent_axes: bool = True  # False: ignore the task's intent contract, read the intent as a code (an ablation)
@@ -50,8 +53,11 @@ class TiedConfig:
             raise ConfigError(f"{self.name} config: sizes must be positive and rounds >= 0, got {self}")
         if self.rounds > 64:  # each round is a layer of modules: a typo like 1e6 would build for hours
             raise ConfigError(f"{self.name} config: rounds={self.rounds} is more than 64")
-        if not math.isfinite(self.pe_max_cycles) or self.pe_max_cycles <= 0:
-            raise ConfigError(f"{self.name} config: pe_max_cycles={self.pe_max_cycles!r} must be a positive number")
+        for name in ("pe_max_cycles", "pe_member_cycles"):
+            value = getattr(self, name)
+            if name == "pe_max_cycles" or value is not None:
+                if not math.isfinite(value) or value <= 0:
+                    raise ConfigError(f"{self.name} config: {name}={value!r} must be a positive number")
 
     name = "tied"
 
@@ -354,7 +360,7 @@ class TiedHypernetwork(Hypernetwork):
         super().__init__()
         self.spec = spec
         self.cfg = cfg
-        self.graph = NeuralGraph(spec, pe_dim=cfg.pe_dim, seed=cfg.pe_seed, max_cycles=cfg.pe_max_cycles)
+        self.graph = self.neural_graph(spec)
         for n, pe in self.graph.node_pe.items():
             self.register_buffer(f"pe__{key(n)}", pe.clone())
         self.contract = contract.check(spec, intent_dim) if cfg.intent_axes else NO_CONTRACT
@@ -376,6 +382,10 @@ class TiedHypernetwork(Hypernetwork):
             omega = 2 * math.pi * cfg.pe_max_cycles * torch.rand(half, generator=generator, dtype=torch.float64)
             phase = 2 * math.pi * torch.rand(half, generator=generator, dtype=torch.float64)
             self.register_buffer(f"rpe__{key(a.node_set)}", torch.stack([omega, phase]).float())
+
+    def neural_graph(self, spec: TargetSpec) -> NeuralGraph:
+        c = self.cfg
+        return NeuralGraph(spec, c.pe_dim, c.pe_seed, c.pe_max_cycles, c.pe_member_cycles)
 
     def positional_encodings(self) -> dict[str, Tensor]:
         if self.training and self.cfg.resample_pe:
@@ -443,7 +453,7 @@ class TiedHypernetwork(Hypernetwork):
         view = copy.copy(self)  # shallow: the parameter and module tables are this model's own
         view._buffers = dict(self._buffers)
         view.spec = spec
-        view.graph = NeuralGraph(spec, pe_dim=self.cfg.pe_dim, seed=self.cfg.pe_seed, max_cycles=self.cfg.pe_max_cycles)
+        view.graph = self.neural_graph(spec)
         for n, pe in view.graph.node_pe.items():
             view._buffers[f"pe__{key(n)}"] = pe.to(self.pe_device)
         view.contract = contract.check(spec, self.intent[0].in_features) if self.cfg.intent_axes else NO_CONTRACT
