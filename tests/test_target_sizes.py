@@ -124,7 +124,7 @@ def test_a_target_the_hypernetwork_cannot_serve_is_refused_in_one_line(
 
 def test_a_flat_hypernetwork_is_refused_another_size(tmp_path: Path, config: Path) -> None:
     run_dir = train_tiny(tmp_path, config, "flat", "flat")
-    with pytest.raises(ConfigError, match="writes the weights of one target"):
+    with pytest.raises(ConfigError, match="is built for one target"):
         synthesize(run_dir, 13, target={"d_model": 12})
 
 
@@ -150,7 +150,7 @@ def test_training_on_several_sizes_goes_round_them_step_by_step(tmp_path: Path) 
 
 
 def test_several_sizes_need_a_tied_hypernetwork(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="writes the weights of one target"):
+    with pytest.raises(ConfigError, match="is built for one target"):
         train(tiny_run([{"d_model": 12}], 2, model="flat"), tmp_path / "flat", progress=False)
     with pytest.raises(ConfigError, match="should be of type list"):
         from_dict(TrainConfig, {"targets": [3]})

@@ -546,8 +546,8 @@ def retarget(run: RunConfig, model: Model, target: dict[str, Any]) -> tuple[Task
 
     if not isinstance(model, TiedHypernetwork):
         raise ConfigError(
-            f"model {run.model!r} writes the weights of one target ({model.spec.num_parameters:,} parameters); "
-            "another target needs a hypernetwork whose parameters do not depend on its sizes (metagnn, gmlp)"
+            f"model {run.model!r} is built for one target ({model.spec.num_parameters:,} parameters of S); another "
+            "size of S needs a hypernetwork whose parameters do not depend on its sizes (metagnn, gmlp)"
         )
     task_config = json.loads(json.dumps(run.task_config))
     task_config["target"] = {**task_config.get("target", {}), **target}
