@@ -84,8 +84,8 @@ def _recolour_objects(row: Sequence[int], colour_of: Callable[[int, int], int]) 
 def _fit_object_colours(pairs: Sequence[Pair], key: Callable[[Sequence[int], int, int], Any]) -> dict[Any, int]:
     """The output colour of each ``key(row, start, stop)`` of the input objects, read off ``pairs``.
 
-    Objects whose key is ``None`` are skipped. Raises :class:`FitError` if an object is not painted in one colour or two objects with the same
-    key get different colours.
+    Objects whose key is ``None`` are skipped. Raises :class:`FitError` if an object is not painted in
+    one colour or two objects with the same key get different colours.
     """
     table: dict[Any, int] = {}
     for x, y in pairs:
