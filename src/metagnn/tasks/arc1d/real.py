@@ -65,26 +65,56 @@ def _row(grid: Any, where: str) -> Row:
 
 def parse_task(data: Any, where: str) -> list[tuple[Row, Row]]:
     """Validate one task's JSON value; returns its pairs (train, then test). Raises :class:`DataError`."""
+    train, tests = parse_task_splits(data, where)
+    missing = [i for i, (_, y) in enumerate(tests) if y is None]
+    if missing:
+        raise DataError(f"{where}: test[{missing[0]}]: missing key 'output'")
+    return [*train, *[(x, y) for x, y in tests if y is not None]]
+
+
+def parse_task_splits(data: Any, where: str) -> tuple[list[tuple[Row, Row]], list[tuple[Row, Row | None]]]:
+    """Validate one task's JSON value: its train pairs, and its test pairs (a test output may be absent, None:
+    the task to solve). Raises :class:`DataError` naming ``where`` and the pair."""
     if not isinstance(data, dict):
         raise DataError(f"{where}: expected an object with 'train' and 'test', got {type(data).__name__}")
-    pairs = []
+    splits: dict[str, list] = {}
     for split in ("train", "test"):
         if split not in data:
             raise DataError(f"{where}: missing key {split!r}")
         if not isinstance(data[split], list) or not data[split]:
             raise DataError(f"{where}: {split!r} must be a non-empty list of pairs")
+        splits[split] = []
         for i, pair in enumerate(data[split]):
             at = f"{where}: {split}[{i}]"
             if not isinstance(pair, dict):
                 raise DataError(f"{at} is not an object with 'input' and 'output'")
-            for key in ("input", "output"):
+            for key in ("input", "output") if split == "train" else ("input",):
                 if key not in pair:
                     raise DataError(f"{at}: missing key {key!r}")
-            x, y = _row(pair["input"], f"{at}.input"), _row(pair["output"], f"{at}.output")
-            if len(x) != len(y):
+            x = _row(pair["input"], f"{at}.input")
+            y = _row(pair["output"], f"{at}.output") if "output" in pair else None
+            if y is not None and len(x) != len(y):
                 raise DataError(f"{at}: input has {len(x)} cells, output {len(y)}")
-            pairs.append((x, y))
-    return pairs
+            splits[split].append((x, y))
+    return splits["train"], splits["test"]
+
+
+def read_task_file(path: Path) -> Any:
+    """The JSON value of one task file, after the checks that keep a wrong file from hanging or flooding
+    the reader (a regular file of at most :data:`MAX_TASK_BYTES`). Raises :class:`DataError` naming it."""
+    if not path.is_file():  # a FIFO or device named *.json would hang or read without end
+        raise DataError(f"{path}: not a regular file")
+    size = path.stat().st_size
+    if size > MAX_TASK_BYTES:
+        raise DataError(f"{path}: {size:,} bytes; a 1D-ARC task file has at most {MAX_TASK_BYTES:,}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})") from None
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: cannot be read ({e})") from None
 
 
 # The real tasks are a few kilobytes each; a file far larger is not one, and would be read whole.
@@ -102,20 +132,7 @@ def load_tasks(folder: Path | str, width: int | None = None) -> list[ArcTask]:
         raise DataError(f"{root}: no 1D-ARC task files (*.json) found")
     tasks = []
     for path in files:
-        if not path.is_file():  # a FIFO or device named *.json would hang or read without end
-            raise DataError(f"{path}: not a regular file")
-        size = path.stat().st_size
-        if size > MAX_TASK_BYTES:
-            raise DataError(f"{path}: {size:,} bytes; a 1D-ARC task file has at most {MAX_TASK_BYTES:,}")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})") from None
-        except RecursionError:
-            raise DataError(f"{path}: JSON nested too deeply") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise DataError(f"{path}: cannot be read ({e})") from None
-        pairs = parse_task(data, str(path))
+        pairs = parse_task(read_task_file(path), str(path))
         family = family_of(path, root)
         if width is not None and family in FAMILY_INTENTS:
             longest = max(len(x) for x, _ in pairs)

@@ -1,0 +1,107 @@
+"""``metagnn solve``: 1D-ARC tasks from their train pairs, the symbolic baseline, and what a bad file gets."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from metagnn.cli import main
+from metagnn.tasks.arc1d.families import FAMILIES
+from metagnn.tasks.arc1d.symbolic import solve
+
+DATA = Path(__file__).parents[1].parent / "shared/data/1d-arc"
+
+
+def write_task(path: Path, train: list, test: list) -> Path:
+    pair = lambda x, y: {"input": [x], **({"output": [y]} if y is not None else {})}  # noqa: E731
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"train": [pair(x, y) for x, y in train], "test": [pair(x, y) for x, y in test]}))
+    return path
+
+
+def generated_task(family: str, rng: random.Random, pairs: int = 4) -> tuple[list, list]:
+    f = FAMILIES[family]
+    params = f.sample_params(rng) if f.sample_params else None
+    made = [f.generate(rng, rng.randint(max(f.min_length, 12), min(f.max_length, 30)), params) for _ in range(pairs)]
+    return made[:-1], made[-1:]
+
+
+def test_the_search_finds_the_rule_of_a_generated_task_and_applies_it_to_the_test_input() -> None:
+    rng = random.Random(0)
+    train, test = generated_task("move_dp", rng)
+    solution = solve(train, [x for x, _ in test])
+    assert solution.program == "move to pixel"
+    assert solution.predictions == [y for _, y in test]
+    moved_and_recoloured = [([1, 0, 0], [0, 5, 0]), ([0, 3, 0, 0], [0, 0, 5, 0])]
+    two = solve(moved_and_recoloured, [[2, 0, 0]])  # no single primitive does both: a sequence of two
+    assert two.program == "shift +1; recolour all" and two.predictions == [[0, 5, 0]]
+    stopped = solve(moved_and_recoloured, [[2, 0, 0]], time_limit=0.0)  # the limit ends the search
+    assert stopped.program is None and stopped.predictions == [None]
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="the real 1D-ARC tasks are not beside the repository")
+def test_the_symbolic_baseline_on_the_real_tasks(tmp_path: Path, capsys) -> None:
+    """Every real family is explained (its DSL holds the families' rules), and the predicted files use
+    1D-ARC's layout: the test inputs with the predicted outputs."""
+    assert main(["solve", str(DATA), "--out", str(tmp_path), "--no-progress"]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["tasks"] == 18 * 35 and set(results["per_family"]) == set(FAMILIES)
+    assert results["correct"] == 1.0
+    real = json.loads((DATA / "1d_move_dp" / "1d_move_dp_0.json").read_text())
+    predicted = json.loads((tmp_path / "1d_move_dp" / "1d_move_dp_0.json").read_text())
+    assert predicted["test"] == real["test"]
+    assert "GPT-4, object-based encoding, published" in capsys.readouterr().out
+
+
+def test_a_folder_of_a_thousand_tasks_is_solved_with_a_progress_bar(tmp_path: Path, capsys) -> None:
+    rng = random.Random(1)
+    names = sorted(FAMILIES)
+    for i in range(1000):
+        family = names[i % len(names)]
+        write_task(tmp_path / "tasks" / f"1d_{family}" / f"1d_{family}_{i}.json", *generated_task(family, rng))
+    assert main(["solve", str(tmp_path / "tasks"), "--out", str(tmp_path / "out")]) == 0
+    assert "1000/1000" in capsys.readouterr().err
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["tasks"] == 1000 and results["correct"] > 0.9
+
+
+def test_a_task_without_test_outputs_gets_predictions_and_no_score(tmp_path: Path) -> None:
+    train, test = generated_task("fill", random.Random(2))
+    path = write_task(tmp_path / "mine.json", train, [(test[0][0], None)])
+    assert main(["solve", str(path), "--out", str(tmp_path / "out"), "--no-progress"]) == 0
+    predicted = json.loads((tmp_path / "out" / "mine.json").read_text())
+    assert predicted["test"] == [{"input": [test[0][0]], "output": [test[0][1]]}]
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["per_task"][0]["correct"] is None
+
+
+MALFORMED = {
+    "missing-train.json": ({"test": [{"input": [[1, 0]]}]}, "missing key 'train'"),
+    "no-train-pairs.json": ({"train": [], "test": [{"input": [[1, 0]]}]}, "'train' must be a non-empty list"),
+    "ragged.json": ({"train": [{"input": [[1, 0], [1]], "output": [[1, 0]]}], "test": [{"input": [[1]]}]}, "ragged"),
+    "colour.json": ({"train": [{"input": [[1, 12]], "output": [[1, 0]]}], "test": [{"input": [[1]]}]}, "colour 12"),
+    "no-output.json": ({"train": [{"input": [[1, 0]]}], "test": [{"input": [[1]]}]}, "missing key 'output'"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_a_malformed_task_file_ends_in_one_line_naming_it(tmp_path: Path, capsys, name: str) -> None:
+    data, needle = MALFORMED[name]
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    assert main(["solve", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and name in err and needle in err
+
+
+def test_in_a_folder_malformed_files_are_named_and_skipped(tmp_path: Path, capsys) -> None:
+    for name, (data, _) in MALFORMED.items():
+        (tmp_path / "tasks").mkdir(exist_ok=True)
+        (tmp_path / "tasks" / name).write_text(json.dumps(data))
+    write_task(tmp_path / "tasks" / "good.json", *generated_task("hollow", random.Random(3)))
+    assert main(["solve", str(tmp_path / "tasks"), "--out", str(tmp_path / "out"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert all(name in err for name in MALFORMED)
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["tasks"] == 1
