@@ -54,7 +54,7 @@ SWEEP = {
     "transformer": [32, 64, 128, 256, 288],  # AddMod's Transformer, d_model = d, d_mlp = 4 d
 }
 QUICK_SWEEP = {"mlp": [96, 384], "transformer": [32, 128]}
-SCALING_BATCH = {"intents": 8, "examples": 64}  # what every shipped config trains with
+SCALING_BATCH = {"intents": 8, "examples": 64}  # the quick AddMod-p and SumFirst-n configs' batch
 SYNTHESIS_BATCH = 16  # intents per call for the 1,000-intent run (the fastest per intent on this CPU)
 
 

@@ -54,6 +54,8 @@ def launch(task: str, job: dict) -> tuple[subprocess.Popen, Path]:
     config.write_text(json.dumps({"base": "quick", "task_config": {"target": target}}))
     argv = ["metagnn", "--threads", "1", "train", task, "--model", job["model"], "--config", str(config),
             "--seed", str(job["seed"]), "--out", str(run), "--no-progress"]  # fmt: skip
+    if (run / "config.json").exists():  # an interrupted run: continue it
+        argv.append("--resume")
     log = open(run.parent / f"seed{job['seed']}.log", "w")  # noqa: SIM115 - closed by the child's exit
     return subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT), run
 
@@ -70,8 +72,9 @@ def train_all(task: str, out: Path, seeds: int, ends_seeds: int, parallel: int) 
         run = running.pop(pid)
         done += 1
         peak = usage.ru_maxrss / 1024  # KiB on Linux
-        (run.parent / f"{run.name}.rusage.json").write_text(json.dumps({"peak_rss_mib": peak, "exit": status}))
-        print(f"[{time.strftime('%H:%M:%S')}] {run} exit {status >> 8}, peak {peak:,.0f} MiB; {len(todo)} to go",
+        code = os.waitstatus_to_exitcode(status)  # negative: killed by that signal
+        (run.parent / f"{run.name}.rusage.json").write_text(json.dumps({"peak_rss_mib": peak, "exit": code}))
+        print(f"[{time.strftime('%H:%M:%S')}] {run} exit {code}, peak {peak:,.0f} MiB; {len(todo)} to go",
               flush=True)  # fmt: skip
 
 

@@ -40,6 +40,11 @@ def test_the_search_finds_the_rule_of_a_generated_task_and_applies_it_to_the_tes
     assert two.program == "shift +1; recolour all" and two.predictions == [[0, 5, 0]]
     stopped = solve(moved_and_recoloured, [[2, 0, 0]], time_limit=0.0)  # the limit ends the search
     assert stopped.program is None and stopped.predictions == [None]
+    # the second primitive's colours are fitted on what the first makes of the inputs
+    by_size = [([2, 0, 3, 3, 3, 0, 0], [0, 4, 0, 7, 7, 7, 0])]  # sizes 1 and 3: no parity table fits
+    solution = solve(by_size, [[0, 3, 3, 3, 0, 2, 0]])
+    assert solution.program == "shift +1; recolour by size"
+    assert solution.predictions == [[0, 0, 7, 7, 7, 0, 4]]
 
 
 @pytest.mark.skipif(not DATA.is_dir(), reason="the real 1D-ARC tasks are not beside the repository")
@@ -94,6 +99,22 @@ def test_a_malformed_task_file_ends_in_one_line_naming_it(tmp_path: Path, capsys
     assert main(["solve", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and name in err and needle in err
+
+
+def test_the_predictions_never_overwrite_or_feed_back_into_the_tasks(tmp_path: Path, capsys) -> None:
+    tasks = tmp_path / "tasks"
+    write_task(tasks / "a.json", *generated_task("flip", random.Random(4)))
+    before = (tasks / "a.json").read_text()
+    assert main(["solve", str(tasks), "--out", str(tasks), "--no-progress"]) == 2
+    assert "would overwrite the task files" in capsys.readouterr().err
+    assert main(["solve", str(tasks / "a.json"), "--out", str(tasks)]) == 2
+    assert (tasks / "a.json").read_text() == before
+    for _ in range(2):  # the second run does not read the first one's outputs inside the folder
+        assert main(["solve", str(tasks), "--out", str(tasks / "solved"), "--no-progress"]) == 0
+    assert json.loads((tasks / "solved" / "results.json").read_text())["tasks"] == 1
+    with pytest.raises(SystemExit) as exit_:
+        main(["solve", str(tasks), "--time-limit", "nan"])
+    assert exit_.value.code == 2
 
 
 def test_in_a_folder_malformed_files_are_named_and_skipped(tmp_path: Path, capsys) -> None:

@@ -109,7 +109,7 @@ def test_synthesize_and_eval_take_another_target_size(tmp_path: Path, config: Pa
         (["n_layers=2"], "never learned blocks.1."),
         (["layernorm=true"], "never learned"),
         (["d_model"], "expected KEY=VALUE"),
-        (["d_model=0"], "d_model"),
+        (["d_model=0"], "sizes must all be positive, got d_model=0"),
     ],
 )
 def test_a_target_the_hypernetwork_cannot_serve_is_refused_in_one_line(
@@ -149,11 +149,31 @@ def test_training_on_several_sizes_goes_round_them_step_by_step(tmp_path: Path) 
     assert saved["train"]["targets"] == wider  # the run folder records the sizes it trained
 
 
+def test_training_on_several_sizes_resumes_exactly(tmp_path: Path) -> None:
+    """Stopped after step 3 (a step of the second size next) and resumed, the run ends where one run does."""
+    wider = [{"d_model": 12, "d_mlp": 24}]
+    train(tiny_run(wider, 6), tmp_path / "whole", progress=False)
+    assert train(tiny_run(wider, 6), tmp_path / "split", progress=False, stop_after=3) is None
+    train(tiny_run(wider, 6), tmp_path / "split", resume=True, progress=False)
+    whole, split = load_run(tmp_path / "whole")[2].state_dict(), load_run(tmp_path / "split")[2].state_dict()
+    assert all(torch.equal(whole[k], split[k]) for k in whole)
+
+
+def test_a_view_refuses_a_target_it_never_learned() -> None:
+    model = build_model("metagnn", mlp(7, 6), INTENT_DIM, SMALL)
+    with pytest.raises(ConfigError, match="never learned hidden2"):
+        model.for_target(mlp(7, 6, 5))
+    with pytest.raises(ConfigError, match="fixed by the task's data"):
+        model.for_target(build_target("mlp", n_in=6, hidden=[7, 6], n_out=3))
+
+
 def test_several_sizes_need_a_tied_hypernetwork(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="is built for one target"):
         train(tiny_run([{"d_model": 12}], 2, model="flat"), tmp_path / "flat", progress=False)
     with pytest.raises(ConfigError, match="should be of type list"):
         from_dict(TrainConfig, {"targets": [3]})
+    with pytest.raises(ConfigError, match=r"train.targets\[0\] .*d_modle"):
+        train(tiny_run([{"d_modle": 12}], 2), tmp_path / "typo", progress=False)
 
 
 def test_with_member_cycles_every_width_samples_the_same_codes() -> None:

@@ -91,7 +91,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = evaluate(model, task, device, intents=intents)
     result.update(
         {"task": run.task, "model": run.model, "seed": run.seed, "run_dir": str(args.run_dir),
-         "weights": args.weights, "provenance": provenance(device)}
+         "weights": args.weights, "target": task.spec.to_dict(), "provenance": provenance(device)}
     )  # fmt: skip
     arc_dir = args.arc_dir or (os.environ.get("METAGNN_ARC_DIR") if run.task == "arc1d" else None)
     if arc_dir:

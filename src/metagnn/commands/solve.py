@@ -13,6 +13,7 @@ Solver: ``symbolic``, the enumerative search of :mod:`metagnn.tasks.arc1d.symbol
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from tqdm import tqdm
 
 from metagnn.checkpoint import write_json
 from metagnn.errors import DataError
-from metagnn.tasks.arc1d.real import family_of, parse_task_splits, read_task_file
+from metagnn.tasks.arc1d.real import family_of, parse_task_splits, read_task_file, task_paths
 from metagnn.tasks.arc1d.symbolic import solve
 
 # Published figures on the same 18 families, test outputs exactly right, one attempt per test input
@@ -30,21 +31,30 @@ from metagnn.tasks.arc1d.symbolic import solve
 GPT4 = {"GPT-4, raw rows": 0.417, "GPT-4, object-based encoding": 0.839}
 
 
-def task_files(path: Path) -> tuple[Path, list[Path]]:
-    """(root, files): one file, or every ``*.json`` under a folder; a one-line error for anything else."""
-    if path.is_file():
-        return path.parent, [path]
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*.json") if p.name != "results.json")
-        if not files:
-            raise DataError(f"{path}: no 1D-ARC task files (*.json) found")
-        return path, files
-    raise DataError(f"{path}: no such task file or folder")
+def task_files(path: Path, out: Path) -> tuple[Path, list[Path]]:
+    """(root, files): one file, or every ``*.json`` under a folder but the ``out`` folder's; a one-line
+    error for anything else, and for an ``out`` that would write over the tasks themselves."""
+    root = path.parent if path.is_file() else path
+    if not path.exists():
+        raise DataError(f"{path}: no such task file or folder")
+    if out.resolve() == root.resolve():
+        raise DataError(f"--out {out}: the predictions would overwrite the task files; choose another folder")
+    return root, [path] if path.is_file() else task_paths(path, outside=out)
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
 
 
 def cmd_solve(args: argparse.Namespace) -> int:
-    root, files = task_files(Path(args.path))
     out = Path(args.out)
+    root, files = task_files(Path(args.path), out)
     rows: list[dict[str, Any]] = []
     malformed = 0
     t0 = time.perf_counter()
@@ -116,6 +126,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("path", help="a 1D-ARC task file, or a folder searched for *.json")
     p.add_argument("--out", default="solved", help="folder for the predicted test outputs and results.json")
     p.add_argument("--solver", choices=("symbolic",), default="symbolic")
-    p.add_argument("--time-limit", type=float, default=10.0, help="seconds of search per task")
+    p.add_argument("--time-limit", type=positive_seconds, default=10.0, help="seconds of search per task")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_solve)

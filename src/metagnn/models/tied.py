@@ -448,8 +448,12 @@ class TiedHypernetwork(Hypernetwork):
         """This hypernetwork writing the weights of ``spec``, another size of its target: a view that shares
         every parameter and module (training it trains this one) and has its own positional codes, drawn
         for the new sizes from the same seed. ``spec`` must have the same node sets, with axes of the same
-        kinds, and the same weight tensors (:func:`metagnn.train.retarget` checks this and says what differs).
+        kinds and the same fixed sizes, and the same weight tensors (:meth:`check_serves` says what differs).
+
+        The view is a snapshot of this model's non-parameter state: move the model (``.to``) and set its
+        mode (``.train``/``.eval``) before making views, as training and :func:`metagnn.train.load_run` do.
         """
+        self.check_serves(spec)
         view = copy.copy(self)  # shallow: the parameter and module tables are this model's own
         view._buffers = dict(self._buffers)
         view.spec = spec
@@ -458,3 +462,34 @@ class TiedHypernetwork(Hypernetwork):
             view._buffers[f"pe__{key(n)}"] = pe.to(self.pe_device)
         view.contract = contract.check(spec, self.intent[0].in_features) if self.cfg.intent_axes else NO_CONTRACT
         return view
+
+    def check_serves(self, spec: TargetSpec) -> None:
+        """A one-line :class:`ConfigError` unless this hypernetwork can write ``spec``'s weights: the node sets
+        and weight tensors it learned, with axes of the same kinds; fixed axes (tokens, positions, inputs,
+        classes: what ``S`` reads and writes) of the same sizes. Only interchangeable widths may change."""
+        old = self.spec
+        for kind, names_of in (
+            ("node sets", lambda s: [n.name for n in s.node_sets]),
+            ("weights", lambda s: [p.name for p in s.params]),
+        ):
+            added = [n for n in names_of(spec) if n not in names_of(old)]
+            gone = [n for n in names_of(old) if n not in names_of(spec)]
+            if added or gone:
+                raise ConfigError(
+                    f"{self.cfg.name} trained on a {old.family} with other {kind} cannot serve this target"
+                    + (f": it never learned {', '.join(added[:4])}" if added else "")
+                    + (f"{';' if added else ':'} it has no {', '.join(gone[:4])}" if gone else "")
+                )
+        for s in spec.node_sets:
+            was = old.node_set(s.name)
+            kinds = lambda node_set: ["fixed" if a.fixed else "interchangeable" for a in node_set.axes]  # noqa: E731
+            if kinds(s) != kinds(was):
+                raise ConfigError(
+                    f"{self.cfg.name} cannot serve this target: node set {s.name!r} has "
+                    f"{'/'.join(kinds(s)) or 'no'} axes, it was trained on {'/'.join(kinds(was))} ones"
+                )
+            if any(a.fixed and a.size != b.size for a, b in zip(s.axes, was.axes)):
+                raise ConfigError(
+                    f"{self.cfg.name} cannot serve this target: node set {s.name!r} is fixed by the task's data "
+                    f"(size {was.size}, asked {s.size}); only interchangeable widths can change"
+                )

@@ -99,6 +99,16 @@ def parse_task_splits(data: Any, where: str) -> tuple[list[tuple[Row, Row]], lis
     return splits["train"], splits["test"]
 
 
+def task_paths(root: Path, outside: Path | None = None) -> list[Path]:
+    """Every ``*.json`` under folder ``root``, sorted, except those inside folder ``outside`` (a solver's own
+    output folder); a one-line :class:`DataError` when there is none."""
+    skip = outside.resolve() if outside is not None else None
+    files = sorted(p for p in root.rglob("*.json") if skip is None or skip not in p.resolve().parents)
+    if not files:
+        raise DataError(f"{root}: no 1D-ARC task files (*.json) found")
+    return files
+
+
 def read_task_file(path: Path) -> Any:
     """The JSON value of one task file, after the checks that keep a wrong file from hanging or flooding
     the reader (a regular file of at most :data:`MAX_TASK_BYTES`). Raises :class:`DataError` naming it."""
@@ -127,9 +137,7 @@ def load_tasks(folder: Path | str, width: int | None = None) -> list[ArcTask]:
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder of 1D-ARC tasks")
-    files = sorted(root.rglob("*.json"))
-    if not files:
-        raise DataError(f"{root}: no 1D-ARC task files (*.json) found")
+    files = task_paths(root)
     tasks = []
     for path in files:
         pairs = parse_task(read_task_file(path), str(path))

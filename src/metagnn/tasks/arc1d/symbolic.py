@@ -90,13 +90,21 @@ class Solution:
 
 
 def programs(pairs: Sequence[Pair], depth: int = 2) -> Iterator[tuple[str, Callable[[Sequence[int]], Row]]]:
-    """Candidate programs, simplest first: single primitives, then pairs of them (fitted on ``pairs``)."""
-    bound = [(p.name, f) for p in dsl() if (f := p.bind(pairs)) is not None]
+    """Candidate programs, simplest first: single primitives fitted on ``pairs``, then pairs of them, the
+    second fitted on what the first makes of the train inputs."""
+    primitives = dsl()
+    bound = [(p.name, f) for p in primitives if (f := p.bind(pairs)) is not None]
     yield from bound
-    if depth >= 2:
-        for name_a, a in bound:
-            for name_b, b in bound:
-                yield f"{name_a}; {name_b}", (lambda row, a=a, b=b: b(a(row)))
+    if depth < 2:
+        return
+    for name_a, a in bound:
+        try:
+            middle = [(a(x), y) for x, y in pairs]
+        except (RuleUndefined, IndexError, ValueError):
+            continue
+        for p in primitives:
+            if (b := p.bind(middle)) is not None:
+                yield f"{name_a}; {p.name}", (lambda row, a=a, b=b: b(a(row)))
 
 
 def explains(f: Callable[[Sequence[int]], Row], pairs: Sequence[Pair]) -> bool:
