@@ -109,11 +109,22 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
         rate = r["many_intents"] / r["many_s"]
         out.append(
             (
-                ">= 1,000 AddMod programs synthesized per second (batched, one thread)",
+                ">= 1,000 AddMod programs synthesized per second (batched, one thread; the goal is for 2 cores)",
                 f"{rate:,.0f} per second: {r['many_intents']:,} in {r['many_s']:.2f} s wall"
                 + (f" ({r['many_cpu_s']:.2f} s CPU)" if r.get("many_cpu_s") else "")
                 + f", batches of {r['batch']}",
                 _timed_verdict(r["many_s"] / r["many_intents"], r.get("many_cpu_s", 0) / r["many_intents"], 1e-3),
+            )
+        )
+    every = res.get("synthesis_all_cores")
+    if every and every["rows"]:
+        r = every["rows"][0]
+        rate = r["many_intents"] / r["many_s"]
+        out.append(
+            (
+                f">= 1,000 AddMod programs synthesized per second on {every['threads']} cores (batched)",
+                f"{rate:,.0f} per second: {r['many_intents']:,} in {r['many_s']:.2f} s wall, batches of {r['batch']}",
+                "met" if rate >= 1000 else "not met",
             )
         )
     return out
@@ -130,7 +141,8 @@ def _compile_section(c: dict[str, Any] | None) -> list[str]:
         f"{NAMES[c['model']]}'s `synthesize`, forward and backward (a training step's share of the hypernetwork), on",
         f"{c['config']}, eager and compiled (inductor) in turns: eager {fmt_s(c['eager_s'])}, compiled "
         f"{fmt_s(c['compiled_s'])} (ratio {c['compiled_s'] / c['eager_s']:.2f}); the first compiled call took "
-        f"{fmt_s(c['first_call_s'])}, and the weights differ by at most {c['max_abs_diff']:.1g}. "
+        f"{fmt_s(c['first_call_s'])} (less when inductor's on-disk cache holds an earlier run's kernels), and the "
+        f"weights differ by at most {c['max_abs_diff']:.1g}. "
         + (
             "Compilation pays here."
             if faster

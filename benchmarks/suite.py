@@ -653,6 +653,17 @@ def run_all(quick: bool, log: Callable[[str], None] = lambda s: None) -> dict[st
     res["synthesis"] = synthesis(
         addmod, singles=30 if quick else 60, total=1000, batch=SYNTHESIS_BATCH, repeats=2 if quick else 5
     )
+    cores = res["machine"]["usable_cores"] or 1
+    if cores > torch.get_num_threads():
+        log(f"synthesis on all {cores} cores")
+        threads = torch.get_num_threads()
+        torch.set_num_threads(cores)
+        try:
+            res["synthesis_all_cores"] = {"threads": cores, "rows": synthesis(
+                addmod, singles=10, total=1000, batch=SYNTHESIS_BATCH, repeats=2 if quick else 5, models=("metagnn",)
+            )}  # fmt: skip
+        finally:
+            torch.set_num_threads(threads)
     if not quick:
         log("synthesis: batch size")
         res["synthesis_batches"] = synthesis_batches(addmod, (1, 4, 16, 64), intents=128)
