@@ -266,9 +266,10 @@ def render(
         f"| mode, run time | {'--quick' if res['quick'] else 'full'}, {res['wall_s'] / 60:.1f} min, "
         f"started {res['started']} |",
         "",
-        "The machine is shared: other jobs (tests, trainings) ran on its 2 cores throughout, so absolute",
-        "times are inflated and noisy; the ratios between models, measured in turns within one process, are",
-        "the robust figures. Medians are quoted, with min–max where it matters.",
+        "The machine is shared with other jobs at times (the load averages above say how busy it was), so",
+        "absolute times are noisy; the ratios between models, measured in turns within one process, are the",
+        "robust figures, and even they move by about 0.1-0.3 between runs. Medians are quoted, with min–max",
+        "where it matters.",
         "",
         "## Targets",
         "",
@@ -592,14 +593,9 @@ def _before_after_section(extra: dict[str, Any], res: dict[str, Any]) -> list[st
         )
     lines += [
         "",
-        "The in-place sums cut the Meta-GNN step's peak memory but not its time: the buffers they save were",
-        "cheap to get (glibc keeps freed blocks in the process, `metagnn.runtime.tune_allocator`), and each sum",
-        "still sweeps the block once. What remains is bound by memory traffic and dispatch, not by arithmetic",
-        "(Efficiency). The next steps that would move it, not taken here: fusing the per-edge chain",
-        "(LayerNorm, sums, ReLU, linear map) into one pass over each block, which is what `torch.compile` does",
-        "(opt-in, slower to start on this CPU); AdamW with `fused=True` in the training loop (one kernel for",
-        "all parameter tensors instead of a loop over them); and stacking the per-group small linear maps of",
-        "blocks of equal shape into batched matmuls to cut the op count.",
+        "The in-place sums cut that edge-state step's peak memory but not its time: it was bound by sweeps over",
+        "block-sized edge states. What followed on 2026-12-03, node states only with each weight decoded as a",
+        "bilinear form of its endpoints' states, removed those states; the tables above measure it.",
     ]
     return lines
 
