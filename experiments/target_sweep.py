@@ -134,7 +134,7 @@ def plot(task: str, rows: list[dict], path: Path) -> None:
             if not pts:
                 continue
             x = [r["target_parameters"] for r in pts]
-            label = f"{NAMES[model]}, depth {depth}"
+            label = f"{NAMES[model]}, depth x{depth}"
             axes[0].errorbar(x, [r["ood"] for r in pts], [r["ood_std"] for r in pts], ls=style, marker="o", label=label)
             axes[1].plot(x, [r["s_per_step"] for r in pts], ls=style, marker="o", label=label)
             axes[2].plot(x, [r["peak_rss_mib"] or float("nan") for r in pts], ls=style, marker="o", label=label)
