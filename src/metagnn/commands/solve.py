@@ -79,12 +79,10 @@ def cmd_solve(args: argparse.Namespace) -> int:
             "correct": all(p == y for p, (_, y) in zip(solution.predictions, tests)) if known else None,
         })  # fmt: skip
     scored = [r for r in rows if r["correct"] is not None]
-    families = sorted({r["family"] for r in scored})
-    per_family = {
-        f: {"tasks": len(fs), "correct": sum(r["correct"] for r in fs) / len(fs)}
-        for f in families
-        if (fs := [r for r in scored if r["family"] == f])
-    }
+    by_family: dict[str, list[bool]] = {}
+    for r in scored:
+        by_family.setdefault(r["family"], []).append(r["correct"])
+    per_family = {f: {"tasks": len(c), "correct": sum(c) / len(c)} for f, c in sorted(by_family.items())}
     summary = {
         "solver": args.solver,
         "time_limit_s": args.time_limit,

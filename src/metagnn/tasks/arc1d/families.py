@@ -30,6 +30,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from metagnn.tasks.arc1d.generator import _place
@@ -386,18 +387,6 @@ def _gen_recolour(max_size: int) -> Callable[[random.Random, int, Any], Row]:
     return gen
 
 
-def _shift_right(k: int) -> Callable[[Sequence[int]], Row]:
-    def rule(row: Sequence[int]) -> Row:
-        """Move every object ``k`` cells right (:func:`rules.shift`)."""
-        return shift(row, k)
-
-    return rule
-
-
-def _sample_colour(rng: random.Random) -> int:
-    return _colour(rng)
-
-
 def _sample_size_colours(rng: random.Random) -> dict[int, int]:
     return dict(zip((1, 2, 3), rng.sample(COLOURS, 3)))
 
@@ -488,8 +477,8 @@ FAMILIES: dict[str, Family] = {
         Family("flip", 32, 3, "reverse each object (its head pixel goes to the other end)", _gen_flip, rule=flip),
         Family("hollow", 31, 3, "keep only the two end cells of each solid segment", _gen_hollow, rule=hollow),
         Family("mirror", 32, 3, "reflect the object left of the colour-9 pivot to its right", _gen_mirror, rule=mirror),
-        Family("move_1p", 30, 3, "move the object 1 cell right", _gen_move(1), rule=_shift_right(1)),
-        Family("move_2p", 30, 3, "move the object 2 cells right", _gen_move(2), rule=_shift_right(2)),
+        Family("move_1p", 30, 3, "move the object 1 cell right", _gen_move(1), rule=partial(shift, offset=1)),
+        Family("move_2p", 30, 3, "move the object 2 cells right", _gen_move(2), rule=partial(shift, offset=2)),
         Family(
             "move_2p_dp",
             30,
@@ -498,7 +487,7 @@ FAMILIES: dict[str, Family] = {
             _gen_dp(lambda rng, n: 2),
             rule=move_two_to_pixel,
         ),
-        Family("move_3p", 30, 4, "move the object 3 cells right", _gen_move(3), rule=_shift_right(3)),
+        Family("move_3p", 30, 4, "move the object 3 cells right", _gen_move(3), rule=partial(shift, offset=3)),
         Family(
             "move_dp",
             30,
@@ -522,7 +511,7 @@ FAMILIES: dict[str, Family] = {
             _gen_recolour(8),
             apply=recolour_longest,
             fit=fit_longest_colour,
-            sample_params=_sample_colour,
+            sample_params=_colour,
         ),
         Family(
             "recolor_cnt",
