@@ -7,6 +7,7 @@ from statistics import mean
 from typing import Any
 
 import torch
+from torch import Tensor
 
 from metagnn.models import Model
 from metagnn.tasks import SPLITS, Intent, Task
@@ -16,11 +17,12 @@ SPLIT_KEYS = {"train": "id", "val": "val", "ood": "ood", "extrapolation": "extra
 
 @torch.no_grad()
 def intent_accuracy(
-    model: Model, task: Task, intent: Intent, device: torch.device, chunk: int = 8192
+    model: Model, task: Task, intent: Intent, device: torch.device, chunk: int = 8192, u: Tensor | None = None
 ) -> tuple[float, int]:
-    """Share of the intent's test examples answered exactly right, and their number."""
+    """Share of the intent's test examples answered exactly right, and their number. ``u``: the intent
+    features the model reads, ``(1, F)``, if not the intent's own (estimated from examples, say)."""
     x, y = task.test_set(intent)
-    u = task.intent_features([intent]).to(device)
+    u = (task.intent_features([intent]) if u is None else u).to(device)
     right = 0
     for lo in range(0, len(x), chunk):
         xb, yb = x[lo : lo + chunk].to(device)[None], y[lo : lo + chunk].to(device)[None]

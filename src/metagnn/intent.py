@@ -175,6 +175,19 @@ class IntentContract:
         private = sorted({f for a in self.axes for f in a.private})
         return u.index_fill(1, torch.tensor(private, device=u.device), 0.0) if private else u
 
+    def snap(self, u: Tensor) -> Tensor:
+        """Estimated intent features (from examples, :mod:`metagnn.examples`) made valid for the axes: each
+        coordinate rounded to a whole member (a modulus to at least 1), each gate to 0 or 1; the rest as is."""
+        u = u.clone()
+        for a in self.axes:
+            c = (a.origin + u[:, a.feature].double() * a.scale).round()
+            if a.kind == "modulus":
+                c = c.clamp(min=1)
+            u[:, a.feature] = ((c - a.origin) / a.scale).to(u.dtype)
+            if a.gate is not None:
+                u[:, a.gate] = u[:, a.gate].round().clamp(0, 1)
+        return u
+
     def relation(self, node_set: str) -> AxisRelation | None:
         return next((a for a in self.axes if a.node_set == node_set), None)
 

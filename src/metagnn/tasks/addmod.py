@@ -129,6 +129,10 @@ class AddMod(Task):
             ys.append(y)
         return torch.stack(xs), torch.stack(ys)
 
+    def pair_features(self, x: Tensor, y: Tensor) -> Tensor:
+        """``a``, ``b`` and the answer as numbers over the vocabulary size (the ``=`` token says nothing)."""
+        return torch.cat([x[..., :2], y[..., None]], -1).float() / self.cfg.vocab
+
     def test_set(self, intent: int) -> tuple[Tensor, Tensor]:
         p = self.check_intent(intent)
         pairs = self._split_pairs(p)[1] if p in self.splits["train"] else self._all_pairs(p)

@@ -65,6 +65,15 @@ class Task:
     def spec(self) -> TargetSpec:
         raise NotImplementedError
 
+    def pair_features(self, x: Tensor, y: Tensor) -> Tensor:
+        """One vector per example ``(x, y)`` of :meth:`sample`, ``(B, n, d)``: how a demonstration of the
+        intent reads to an intent encoder (:mod:`metagnn.examples`), the intent's value never among them."""
+        raise IntentError(f"task {self.name}: its intents cannot be given as examples (no pair_features)")
+
+    def demonstrations(self, intents: Sequence[Intent], k: int, generator: torch.Generator) -> Tensor:
+        """``k`` examples of each intent drawn as :meth:`sample` draws them, as pair features ``(B, k, d)``."""
+        return self.pair_features(*self.sample(intents, k, generator))
+
     def sample(self, intents: Sequence[Intent], n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """``n`` training examples per (seen) intent: ``x (B, n, ...)``, ``y (B, n, ...)``."""
         raise NotImplementedError

@@ -78,6 +78,10 @@ class SumFirst(Task):
     def sample(self, intents: Sequence[int], n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         return self._examples(intents, torch.randint(10, (len(intents), n, N_DIGITS), generator=generator))
 
+    def pair_features(self, x: Tensor, y: Tensor) -> Tensor:
+        """The digits and the sum, each scaled to ``[0, 1]``."""
+        return torch.cat([x / 9, y / (9 * N_DIGITS)], -1)
+
     def test_set(self, intent: int) -> tuple[Tensor, Tensor]:
         n = self.check_intent(intent)
         gen = torch.Generator().manual_seed(self.cfg.split_seed * 1009 + 7919)  # the same inputs for every n

@@ -1,0 +1,167 @@
+"""``metagnn examples RUN [RUN ...]``: the runs' models reading each intent from k demonstrations.
+
+Fits one intent encoder (:mod:`metagnn.examples`) on demonstrations of the runs' train intents, or reuses
+``OUT/encoder.safetensors`` when it was fitted on the same task and splits, then scores every run with
+1, 2, 4, ... demonstrations per intent in place of the intent's value. Writes ``OUT/results.json``,
+``OUT/results.md`` (mean ± std over the runs of each model) and ``OUT/from-examples.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean, stdev
+from typing import Any
+
+from metagnn.checkpoint import atomic_write, write_json, write_text
+from metagnn.commands import add_weights_argument
+from metagnn.config import from_dict
+from metagnn.errors import ConfigError
+from metagnn.evaluate import evaluate
+from metagnn.examples import EncoderConfig, fit_encoder, load_encoder, save_encoder, score_from_examples
+from metagnn.runtime import provenance
+from metagnn.train import load_run
+
+ENCODER = "encoder.safetensors"
+
+
+def pair_counts(text: str) -> list[int]:
+    try:
+        counts = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        counts = []
+    if not counts or any(not 1 <= k <= 4096 for k in counts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated pair counts in 1..4096, e.g. 1,2,4,8; got {text!r}")
+    return sorted(set(counts))
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 10**7:
+        raise argparse.ArgumentTypeError(f"expected a whole number in 1..10**7, got {text!r}")
+    return value
+
+
+def cmd_examples(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    loaded = [load_run(r, args.device, args.weights) for r in args.runs]
+    first, task, _ = loaded[0]
+    for (run, _, _), path in zip(loaded, args.runs):
+        if run.task != first.task or run.resolved().task_config != first.resolved().task_config:
+            raise ConfigError(f"{path}: another task or other splits than {args.runs[0]}; one encoder serves one task")
+    device = next(loaded[0][2].parameters()).device
+    splits = [s for s in ("train", "val", "ood", "extrapolation") if task.splits[s]]
+    encoder_path = Path(args.encoder) if args.encoder else out / ENCODER
+    t0 = time.perf_counter()
+    if encoder_path.exists():
+        encoder, record = load_encoder(encoder_path, task)
+        print(f"reusing the intent encoder {encoder_path}", file=sys.stderr)
+    else:
+        cfg = from_dict(EncoderConfig, {"steps": args.steps, "seed": args.seed}, where="encoder config")
+        encoder, record = fit_encoder(task, cfg, device, progress=not args.no_progress)
+        save_encoder(encoder_path, encoder, record, task)
+    fit_s = time.perf_counter() - t0
+    rows = []
+    for (run, run_task, model), path in zip(loaded, args.runs):
+        given = evaluate(model, run_task, device, splits=splits)
+        scored = score_from_examples(model, run_task, encoder, args.pairs, args.draws, splits, device)
+        rows.append({
+            "run_dir": str(path), "model": run.model, "seed": run.seed,
+            "given": {k: v for k, v in given.items() if k.endswith("_accuracy")}, **scored,
+        })  # fmt: skip
+    result = {
+        "task": task.name, "pairs": args.pairs, "draws": args.draws, "weights": args.weights,
+        "encoder": {**record, "path": str(encoder_path), "fit_s": fit_s},
+        "runs": rows, "provenance": provenance(device),
+    }  # fmt: skip
+    write_json(out / "results.json", result)
+    table = format_examples(result)
+    write_text(out / "results.md", table + "\n")
+    plot_examples(result, out / "from-examples.png")
+    print(table)
+    print(f"wrote {out / 'results.json'}, {out / 'results.md'} and {out / 'from-examples.png'}")
+    return 0
+
+
+def _cell(values: list[float]) -> str:
+    return f"{mean(values):.3f}" + (f" ± {stdev(values):.3f}" if len(values) > 1 else "")
+
+
+def format_examples(result: dict[str, Any]) -> str:
+    """One row per model and split: exact match with the intent's value given, then with k demonstrations
+    (mean ± std over the model's runs); last, how often the encoder put the intent at its own place."""
+    ks = [str(k) for k in result["pairs"]]
+    head = "| model | split | runs | value given | " + " | ".join(f"{k} pair{'s' * (k != '1')}" for k in ks) + " |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in result["runs"]:
+        by_model[r["model"]].append(r)
+    splits = list(dict.fromkeys(k.removesuffix("_accuracy") for k in result["runs"][0]["per_k"][ks[0]]
+                                if k.endswith("_accuracy")))  # fmt: skip
+    for model, runs in by_model.items():
+        for split in splits:
+            given = _cell([r["given"][f"{split}_accuracy"] for r in runs])
+            cells = [_cell([r["per_k"][k][f"{split}_accuracy"] for r in runs]) for k in ks]
+            lines.append(f"| {model} | {split} | {len(runs)} | {given} | " + " | ".join(cells) + " |")
+    first = result["runs"][0]["per_k"]
+    for split in splits:
+        if first[ks[0]].get(f"{split}_recovered") is not None:
+            cells = [f"{first[k][f'{split}_recovered']:.3f}" for k in ks]
+            lines.append(f"| intent recovered | {split} | — | 1 | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_examples(result: dict[str, Any], path: Path) -> Path:
+    """Exact match against the number of demonstrations (log scale), one colour per model, OOD solid and
+    the train intents dashed; the intent's value given as a mark at the right."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = [str(k) for k in result["pairs"]]
+    by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in result["runs"]:
+        by_model[r["model"]].append(r)
+    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    for i, (model, runs) in enumerate(by_model.items()):
+        colour = f"C{i}"
+        for split, style in (("id", "--"), ("ood", "-")):
+            if f"{split}_accuracy" not in runs[0]["per_k"][ks[0]]:
+                continue
+            ys = [mean(r["per_k"][k][f"{split}_accuracy"] for r in runs) for k in ks]
+            ax.plot([int(k) for k in ks], ys, style, color=colour, marker="o", ms=3,
+                    label=f"{model} ({'OOD' if split == 'ood' else 'train intents'})")  # fmt: skip
+            ax.scatter([int(ks[-1]) * 1.6], [mean(r["given"][f"{split}_accuracy"] for r in runs)], color=colour,
+                       marker="*" if split == "ood" else "x", s=40)  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("demonstrations per intent (star / cross at the right: the value given)")
+    ax.set_ylabel("exact-match accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"{result['task']}: the intent read from examples", fontsize=10)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
+    return path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("examples", help="score runs with each intent read from k demonstrations, not its value")
+    p.add_argument("runs", nargs="+", help="run folders of one task and one set of splits")
+    p.add_argument("--out", required=True, help="folder for the encoder, results.json, results.md and the plot")
+    p.add_argument("--pairs", type=pair_counts, default=[1, 2, 4, 8, 16, 32], help="demonstrations per intent")
+    p.add_argument("--draws", type=positive_int, default=5, help="fixed draws per intent and count")
+    p.add_argument("--steps", type=positive_int, default=EncoderConfig.steps, help="steps fitting the encoder")
+    p.add_argument("--seed", type=int, default=0, help="the encoder's seed")
+    p.add_argument("--encoder", help=f"an encoder saved by this command (default: OUT/{ENCODER}, fitted if absent)")
+    p.add_argument("--device", default=None)
+    add_weights_argument(p)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_examples)

@@ -1,0 +1,207 @@
+"""Intents given as examples: a set encoder turns a few demonstrations into the intent's features.
+
+A trained model reads intent features ``u``, functions of the intent's value (``p``, ``n``, a rule). Here
+the user shows demonstrations instead, ``(x, y)`` pairs of the wanted program, and never the value. A
+:class:`SetEncoder` (DeepSets: one MLP per demonstration, the mean and the maximum over the set, an MLP on
+the pooled code) maps 1..k demonstrations, in any order, to an estimate of ``u``; the task's intent
+contract rounds the estimate's coordinates to whole members (:meth:`metagnn.intent.IntentContract.snap`);
+the same model then runs on it unchanged: Meta-GNN, Meta-gMLP and Meta-MLP synthesize a program from the
+demonstrations, Direct answers each query from them.
+
+The encoder is fitted apart from the model, by regression of the intent features, on generated
+demonstrations of the *train* intents only (never a validation or OOD intent). It depends on the task and
+its splits, not on the model: one encoder serves every model trained on them, and comparisons between
+models read the same estimates.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from metagnn import checkpoint as ckpt
+from metagnn.config import bounds, from_dict
+from metagnn.errors import CheckpointError, IntentError
+from metagnn.evaluate import SPLIT_KEYS, intent_accuracy
+from metagnn.models import Model
+from metagnn.models.base import mlp
+from metagnn.tasks import Intent, Task
+from metagnn.train import TrainConfig, update
+
+
+@dataclass
+class EncoderConfig:
+    hidden: int = field(default=128, metadata=bounds(1, 4096))
+    layers: int = field(default=3, metadata=bounds(2, 16))
+    steps: int = field(default=6000, metadata=bounds(1, 10**7))
+    intents_per_step: int = field(default=64, metadata=bounds(1, 10**5))
+    max_pairs: int = field(default=32, metadata=bounds(1, 4096))  # each step shows 1..max_pairs per intent
+    lr: float = field(default=1e-3, metadata=bounds(1e-7, 1.0))
+    seed: int = field(default=0, metadata=bounds(0, 2**53))
+
+
+class SetEncoder(nn.Module):
+    """Demonstrations ``(B, k, d)`` -> estimated intent features ``(B, F)``, invariant to their order."""
+
+    def __init__(self, d_pair: int, intent_dim: int, cfg: EncoderConfig) -> None:
+        super().__init__()
+        self.d_pair = d_pair
+        self.phi = mlp(d_pair, cfg.hidden, cfg.hidden, cfg.layers)
+        self.rho = mlp(2 * cfg.hidden, cfg.hidden, intent_dim, cfg.layers)
+
+    def forward(self, pairs: Tensor) -> Tensor:
+        if pairs.ndim != 3 or pairs.shape[1] < 1 or pairs.shape[2] != self.d_pair:
+            raise IntentError(
+                f"demonstrations: expected (intents, k >= 1, {self.d_pair}) pair features, got {tuple(pairs.shape)}"
+            )
+        h = self.phi(pairs)
+        return self.rho(torch.cat([h.mean(1), h.amax(1)], -1))
+
+
+def fit_encoder(
+    task: Task, cfg: EncoderConfig, device: torch.device | str = "cpu", progress: bool = False
+) -> tuple[SetEncoder, dict[str, Any]]:
+    """Fit a :class:`SetEncoder` on demonstrations of ``task``'s train intents; returns it and its record
+    (config, final loss: the running mean of the last steps' :func:`feature_loss`)."""
+    device = torch.device(device)
+    train = task.splits["train"]
+    gen = torch.Generator().manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    d_pair = task.demonstrations(train[:1], 1, torch.Generator().manual_seed(0)).shape[-1]
+    encoder = SetEncoder(d_pair, task.intent_dim, cfg).to(device)
+    opt = torch.optim.AdamW(encoder.parameters(), lr=cfg.lr, weight_decay=0.0)
+    schedule = TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup=min(100, cfg.steps // 10))
+    running = float("nan")
+    encoder.train()
+    for step in tqdm(range(cfg.steps), desc=f"{task.name} intent encoder", disable=not progress, dynamic_ncols=True):
+        intents = [train[i] for i in torch.randint(len(train), (cfg.intents_per_step,), generator=gen).tolist()]
+        k = int(torch.randint(1, cfg.max_pairs + 1, (1,), generator=gen))
+        pairs = task.demonstrations(intents, k, gen).to(device)
+        loss = feature_loss(task, encoder(pairs), task.intent_features(intents).to(device))
+        for group in opt.param_groups:
+            group["lr"] = schedule.lr_at(step)
+        update(loss, opt, encoder.parameters(), 1.0)
+        running = loss.item() if running != running else 0.98 * running + 0.02 * loss.item()
+    encoder.eval()
+    return encoder, {"config": asdict(cfg), "loss": running, "d_pair": d_pair, "intent_dim": task.intent_dim}
+
+
+def feature_loss(task: Task, estimated: Tensor, true: Tensor) -> Tensor:
+    """The encoder's regression loss on what the model reads of the intent features: each axis coordinate in
+    index units (an error below half a member rounds to the right one), and the intent code unless the
+    contract withholds it (``code=False``: the model reads the axes alone; private coordinates never)."""
+    contract = task.contract
+    terms = []
+    for a in contract.axes:
+        terms.append(((estimated[:, a.feature] - true[:, a.feature]) * a.scale).square())
+        if a.gate is not None:
+            terms.append((estimated[:, a.gate] - true[:, a.gate]).square())
+    if contract.code:
+        private = {f for a in contract.axes for f in a.private} | {a.feature for a in contract.axes}
+        code = [f for f in range(true.shape[1]) if f not in private]
+        terms.extend((estimated[:, code] - true[:, code]).square().T)
+    return torch.stack(terms).mean()
+
+
+def save_encoder(path: Path | str, encoder: SetEncoder, record: dict[str, Any], task: Task) -> None:
+    """safetensors + JSON metadata: the encoder, its record and the task (name, config) it was fitted on."""
+    meta = {**record, "task": task.name, "task_config": asdict(task.cfg)}
+    ckpt.save_tensors(path, {k: v.detach().cpu() for k, v in encoder.state_dict().items()}, meta)
+
+
+def load_encoder(path: Path | str, task: Task) -> tuple[SetEncoder, dict[str, Any]]:
+    """The encoder saved at ``path``; a one-line error unless it was fitted on ``task`` with the same config."""
+    tensors, meta = ckpt.load_tensors(path)
+    if meta.get("task") != task.name or meta.get("task_config") != _json(asdict(task.cfg)):
+        raise CheckpointError(f"{path}: an intent encoder fitted on another task or other splits than this run's")
+    try:
+        cfg = from_dict(EncoderConfig, meta["config"], where=f"{path}: encoder config")
+        encoder = SetEncoder(int(meta["d_pair"]), int(meta["intent_dim"]), cfg)
+        encoder.load_state_dict(tensors)
+    except (KeyError, RuntimeError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: not an intent encoder ({type(e).__name__})") from None
+    return encoder.eval(), meta
+
+
+def _json(data: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(data))
+
+
+def demonstration_generator(task: Task, intent: Intent, draw: int) -> torch.Generator:
+    """The fixed random source of draw ``draw`` of an intent's demonstrations at evaluation: the same for
+    every model and run, so that they are compared on the same demonstrations."""
+    return torch.Generator().manual_seed(zlib.crc32(task.intent_key(intent).encode()) + 7919 * draw)
+
+
+@torch.no_grad()
+def estimate(encoder: SetEncoder, task: Task, pairs: Tensor) -> Tensor:
+    """Intent features from demonstrations ``(B, k, d)``, their coordinates snapped by the task's contract."""
+    return task.contract.snap(encoder(pairs))
+
+
+def recovered(task: Task, estimated: Tensor, intents: Sequence[Intent]) -> list[bool] | None:
+    """Per row, whether the estimate puts the intent at its own place on every axis of the contract (the
+    snapped coordinate is the true one); None for a task whose contract names no axis."""
+    if not task.contract.axes:
+        return None
+    true = task.intent_features(intents)
+    cols = [a.feature for a in task.contract.axes]
+    return ((estimated[:, cols].cpu() - true[:, cols]).abs() < 1e-6).all(1).tolist()
+
+
+@torch.no_grad()
+def score_from_examples(
+    model: Model,
+    task: Task,
+    encoder: SetEncoder,
+    pairs: Iterable[int] = (1, 2, 4, 8, 16, 32),
+    draws: int = 5,
+    splits: Iterable[str] = ("train", "ood"),
+    device: torch.device | str = "cpu",
+) -> dict[str, Any]:
+    """Exact match on every test example of each intent when the model reads the intent from ``k``
+    demonstrations (``draws`` fixed draws each, see :func:`demonstration_generator`) instead of its value.
+
+    Returns ``{"per_k": {k: {"<split>_accuracy", "<split>_recovered", "per_intent": {...}}}}``; the
+    split keys are :data:`metagnn.evaluate.SPLIT_KEYS`' (``id`` for train intents, on their held-out
+    examples)."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    encoder = encoder.to(device)
+    todo = [(i, s) for s in splits for i in task.splits[s]]
+    per_k: dict[str, Any] = {}
+    for k in pairs:
+        if k < 1:
+            raise IntentError(f"demonstrations: k={k}; at least one pair")
+        per_intent: dict[str, Any] = {}
+        for intent, split in todo:
+            accs, found = [], []
+            for draw in range(draws):
+                demo = task.demonstrations([intent], k, demonstration_generator(task, intent, draw)).to(device)
+                u = estimate(encoder, task, demo)
+                accs.append(intent_accuracy(model, task, intent, device, u=u)[0])
+                found.extend(recovered(task, u, [intent]) or [])
+            per_intent[task.intent_key(intent)] = {
+                "split": SPLIT_KEYS[split],
+                "accuracy": mean(accs),
+                "recovered": mean(found) if found else None,
+            }
+        row: dict[str, Any] = {}
+        for split in dict.fromkeys(r["split"] for r in per_intent.values()):
+            rows = [r for r in per_intent.values() if r["split"] == split]
+            row[f"{split}_accuracy"] = mean(r["accuracy"] for r in rows)
+            row[f"{split}_recovered"] = None if rows[0]["recovered"] is None else mean(r["recovered"] for r in rows)
+        per_k[str(k)] = {**row, "per_intent": per_intent}
+    model.train(was_training)
+    return {"per_k": per_k, "draws": draws}
