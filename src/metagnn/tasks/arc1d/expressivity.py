@@ -3,20 +3,30 @@
 No hypernetwork is involved: ``theta`` itself is optimised (AdamW) on freshly generated rows of one
 intent, then scored on that intent's test rows. Run ``python -m metagnn.tasks.arc1d.expressivity``
 for the table in ``docs/arc1d.md`` (a few CPU-minutes at one thread).
+
+``--families`` does the same per 1D-ARC *family* (:mod:`metagnn.tasks.arc1d.families`, all 18): one weight
+set per family, fitted on that family's generated pairs only (one fixed draw of the task parameters for
+the three families that have them), scored on fresh generated pairs and, where a folder of real tasks is
+given, on every pair of the real tasks of the family that the fitted parameters describe (all tasks of a
+family without parameters). The real tasks are read for that score only, after the fit.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import random
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from metagnn.targets import run
-from metagnn.tasks.arc1d.rules import all_intents
-from metagnn.tasks.arc1d.task import Arc1D, Arc1DConfig
+from metagnn.targets import TargetSpec, build_target, run
+from metagnn.tasks.arc1d.families import FAMILIES, Family, Pair
+from metagnn.tasks.arc1d.rules import N_COLOURS, all_intents
+from metagnn.tasks.arc1d.task import IGNORE, PAD, Arc1D, Arc1DConfig, encode_rows
 
 
 def fit_directly(
@@ -48,6 +58,70 @@ def fit_directly(
     }
 
 
+def family_target(width: int, **target: Any) -> TargetSpec:
+    """The 1D-ARC target ``S`` (a per-cell, non-causal Transformer) on rows of ``width`` cells."""
+    return build_target("transformer", vocab=N_COLOURS + 1, n_ctx=width, n_classes=N_COLOURS, readout="all",
+                        causal=False, **{"n_layers": 2, **target})  # fmt: skip
+
+
+def family_rows(pairs: list[Pair], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pairs -> ``x (1, N, width)`` tokens and ``y (1, N, width)`` colours (``-1`` beyond each row)."""
+    return encode_rows([p[0] for p in pairs], width, PAD)[None], encode_rows([p[1] for p in pairs], width, IGNORE)[None]
+
+
+def fit_family(
+    family: Family,
+    target: dict[str, Any],
+    steps: int = 3000,
+    batch: int = 64,
+    lr: float = 3e-3,
+    seed: int = 0,
+    real: list[tuple[list[Pair], list[Pair]]] | None = None,
+    test_pairs: int = 512,
+) -> dict[str, Any]:
+    """Optimise one weight set of ``S`` on ``family``'s generated pairs (rows of every length the family
+    has); returns exact match on ``test_pairs`` fresh pairs and, given the family's real tasks (each its
+    train pairs and all its pairs), on the pairs of those whose fitted parameters equal the ones trained on."""
+    rng = random.Random(seed)
+    gen = torch.Generator().manual_seed(seed)
+    params = family.sample_params(rng) if family.sample_params is not None else None
+    width = family.max_length
+    spec = family_target(width, **target)
+    theta = {k: v.clone().requires_grad_(True) for k, v in spec.init_theta(gen).items()}
+    opt = torch.optim.AdamW(theta.values(), lr=lr, weight_decay=0.0)
+
+    def draw(n: int) -> list[Pair]:
+        return [family.generate(rng, rng.randint(family.min_length, width), params) for _ in range(n)]
+
+    def logits(x: torch.Tensor) -> torch.Tensor:
+        return run(spec, {k: v[None] for k, v in theta.items()}, x)
+
+    start = time.perf_counter()
+    loss = torch.tensor(float("nan"))
+    for step in range(steps):
+        for g in opt.param_groups:  # cosine decay
+            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+        x, y = family_rows(draw(batch), width)
+        loss = torch.nn.functional.cross_entropy(logits(x).flatten(0, -2), y.flatten(), ignore_index=IGNORE)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    @torch.no_grad()
+    def exact(pairs: list[Pair]) -> float:
+        x, y = family_rows(pairs, width)
+        return float(((logits(x).argmax(-1) == y) | (y == IGNORE)).all(-1).float().mean())
+
+    result = {"family": family.name, "width": width, "parameters": spec.num_parameters,
+              "generated": exact(draw(test_pairs)), "loss": float(loss.detach()),
+              "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+    if real:
+        same = [pairs for train, pairs in real if not family.needs_fit or family.fit(train) == params]
+        pairs = [p for t in same for p in t]
+        result.update(real_tasks=len(same), real_pairs=len(pairs), real=exact(pairs) if pairs else None)
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--intents", default=",".join(i.key for i in all_intents()))
@@ -56,8 +130,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rel-bias", action="store_true", help="the target with a per-head relative attention bias")
+    parser.add_argument("--families", help="fit per 1D-ARC family instead (comma-separated, or 'all')")
+    parser.add_argument("--target", default="{}", help='settings of S for --families, as JSON: {"n_layers": 3}')
+    parser.add_argument("--arc-dir", help="real tasks (1D-ARC's layout) to score the --families fits on")
+    parser.add_argument("--out", help="--families: write the rows as JSON here")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.families:
+        fit_families(args)
+        return
     cfg = Arc1DConfig()
     cfg.target = {**cfg.target, "rel_bias": args.rel_bias}
     task = Arc1D(cfg)
@@ -66,6 +147,34 @@ def main(argv: list[str] | None = None) -> None:
     for intent in args.intents.split(","):
         r = fit_directly(task, intent, args.steps, args.batch, args.lr)
         print(f"| {r['intent']} | {r['accuracy']:.3f} | {r['loss']:.4f} | {r['seconds']} |", flush=True)
+
+
+def fit_families(args: argparse.Namespace) -> None:
+    from metagnn.checkpoint import write_json
+    from metagnn.tasks.arc1d.real import family_of, parse_task_splits, read_task_file, task_paths
+
+    names = list(FAMILIES) if args.families == "all" else args.families.split(",")
+    target = {"d_model": 32, "n_heads": 4, "d_mlp": 64, "rel_bias": args.rel_bias, **json.loads(args.target)}
+    print(f"target: {target}; {args.steps} steps x {args.batch} generated pairs, lr {args.lr}")
+    print("| family | width | weights | generated exact match | real tasks | real pairs exact match | seconds |")
+    print("|---|---|---|---|---|---|---|")
+    rows = []
+    for name in names:
+        real = None
+        if args.arc_dir:
+            root = Path(args.arc_dir)
+            real = []
+            for path in (p for p in task_paths(root) if family_of(p, root) == name):
+                train, tests = parse_task_splits(read_task_file(path), str(path))
+                real.append((train, [*train, *((x, y) for x, y in tests if y is not None)]))
+        r = fit_family(FAMILIES[name], target, args.steps, args.batch, args.lr, real=real)
+        rows.append(r)
+        score = "—" if r.get("real") is None else f"{r['real']:.3f}"
+        print(f"| {name} | {r['width']} | {r['parameters']:,} | {r['generated']:.3f} | {r.get('real_tasks', '—')} | "
+              f"{score} | {r['seconds']} |", flush=True)  # fmt: skip
+        if args.out:
+            write_json(args.out, {"target": target, "steps": args.steps, "batch": args.batch, "lr": args.lr,
+                                  "rows": rows})  # fmt: skip
 
 
 if __name__ == "__main__":
