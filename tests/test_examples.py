@@ -23,7 +23,7 @@ from metagnn.examples import (
     save_encoder,
 )
 from metagnn.intent import AxisRelation, IntentContract
-from metagnn.tasks import build_task
+from metagnn.tasks import Task, build_task
 
 SMALL = EncoderConfig(hidden=64, steps=600, max_pairs=16, intents_per_step=32)
 
@@ -73,8 +73,16 @@ def test_pair_features_carry_the_examples_not_the_intent(gen: torch.Generator) -
     torch.testing.assert_close(addmod.pair_features(x, y), torch.tensor([[[3, 4, 0], [10, 12, 3]]]) / 64.0)
     demo = build_task("sumfirst").demonstrations([3, 16], 5, gen)
     assert demo.shape == (2, 5, 17) and 0 <= float(demo.min()) and float(demo.max()) <= 1
+    arc = build_task("arc1d")
+    x, y = arc.sample(["flip"], 2, gen)
+    one_hot = arc.pair_features(x, y).view(1, 2, 36, 2, 11)  # per cell: (input, output) x (10 colours, padding)
+    assert torch.equal(one_hot[..., 0, :].argmax(-1), x) and torch.equal(one_hot.sum(-1), torch.ones(1, 2, 36, 2))
+
+    class NoPairs(type(addmod)):
+        pair_features = Task.pair_features
+
     with pytest.raises(IntentError, match="cannot be given as examples"):
-        build_task("arc1d").demonstrations([build_task("arc1d").splits["train"][0]], 2, gen)
+        NoPairs(addmod.cfg).demonstrations([5], 2, gen)
 
 
 def test_a_fitted_encoder_places_seen_and_unseen_intents_from_demonstrations(tmp_path: Path) -> None:

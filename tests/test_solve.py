@@ -7,9 +7,12 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
+from test_arc1d import Oracle, arc_run  # noqa: F401  (arc_run: a fixture, a tiny trained arc1d run)
 
 from metagnn.cli import main
 from metagnn.tasks.arc1d.families import FAMILIES
+from metagnn.tasks.arc1d.neural import NeuralSolver
 from metagnn.tasks.arc1d.symbolic import solve
 
 DATA = Path(__file__).parents[1].parent / "shared/data/1d-arc"
@@ -126,3 +129,55 @@ def test_in_a_folder_malformed_files_are_named_and_skipped(tmp_path: Path, capsy
     err = capsys.readouterr().err
     assert all(name in err for name in MALFORMED)
     assert json.loads((tmp_path / "out" / "results.json").read_text())["tasks"] == 1
+
+
+# --- a trained model as the solver: the train pairs stand for the intent --------------------------
+class Exactly(torch.nn.Module):
+    """A stand-in encoder that returns fixed intent features whatever the demonstrations."""
+
+    def __init__(self, u: torch.Tensor) -> None:
+        super().__init__()
+        self.u = u
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        return self.u.expand(len(pairs), -1)
+
+
+def test_a_run_solves_a_task_from_its_train_pairs(
+    arc_run: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys,
+) -> None:
+    """The CLI path (an encoder fitted by metagnn examples, predictions in 1D-ARC's layout) on a tiny run;
+    then, with the true rule as the model and an encoder that names its intent, every output is right, the
+    program explains the train pairs and is reported as that intent."""
+    rng = random.Random(1)
+    train, test = generated_task("move_2p", rng)
+    write_task(tmp_path / "tasks" / "1d_move_2p" / "1d_move_2p_0.json", train, test)
+    enc = tmp_path / "enc"
+    assert main(["examples", str(arc_run), "--out", str(enc), "--steps", "5", "--pairs", "3", "--draws", "1"]) == 0
+    out = tmp_path / "solved"
+    args = ["solve", str(tmp_path / "tasks"), "--out", str(out), "--solver", str(arc_run), "--no-progress"]
+    assert main([*args, "--encoder", str(enc / "encoder.safetensors")]) == 0
+    predicted = json.loads((out / "1d_move_2p" / "1d_move_2p_0.json").read_text())["test"][0]
+    assert predicted["input"] == [test[0][0]] and len(predicted["output"][0]) == len(test[0][0])
+    assert json.loads((out / "results.json").read_text())["solver"] == str(arc_run)
+
+    solver = NeuralSolver(arc_run, enc / "encoder.safetensors")
+    solver.model = Oracle(solver.task)
+    solver.encoder = Exactly(solver.task.intent_features(["shift-forward-2"]))
+    solution = solver(train, [x for x, _ in test])
+    assert solution.predictions == [y for _, y in test] and solution.program == "metagnn ~ shift-forward-2"
+    solver.encoder = Exactly(solver.task.intent_features(["recolour-3"]))
+    assert solver(train, [x for x, _ in test]).program is None  # recolouring does not explain a move
+    assert solver(train, [[1] * 40]).predictions == [None]  # a row longer than the target's 36 cells
+
+
+def test_a_run_solver_needs_its_encoder(
+    arc_run: Path,  # noqa: F811
+    tmp_path: Path,
+    capsys,
+) -> None:
+    write_task(tmp_path / "t.json", *generated_task("fill", random.Random(0)))
+    assert main(["solve", str(tmp_path / "t.json"), "--out", str(tmp_path / "o"), "--solver", str(arc_run)]) == 2
+    assert "needs --encoder" in capsys.readouterr().err

@@ -7,7 +7,9 @@ holding, per task, the program, the time and, where the file holds the test outp
 output is exactly right (the benchmark's protocol: one attempt per test input). Malformed files are named
 on one line each and skipped; the exit status is then 2.
 
-Solver: ``symbolic``, the enumerative search of :mod:`metagnn.tasks.arc1d.symbolic`.
+Solver: ``symbolic``, the enumerative search of :mod:`metagnn.tasks.arc1d.symbolic`; or a run folder of
+task ``arc1d`` with ``--encoder`` (fitted by ``metagnn examples``): its model reads the train pairs as the
+intent (:mod:`metagnn.tasks.arc1d.neural`).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from typing import Any
 from tqdm import tqdm
 
 from metagnn.checkpoint import write_json
-from metagnn.errors import DataError
+from metagnn.errors import ConfigError, DataError
 from metagnn.tasks.arc1d.real import family_of, parse_task_splits, read_task_file, task_paths
-from metagnn.tasks.arc1d.symbolic import solve
+from metagnn.tasks.arc1d.symbolic import solve as symbolic_solve
 
 # Published figures on the same 18 families, test outputs exactly right, one attempt per test input
 # (khalil-research/LLM4ARC's logs of GPT-4, as the issue quotes them): shown beside ours, never computed.
@@ -55,6 +57,13 @@ def positive_seconds(text: str) -> float:
 def cmd_solve(args: argparse.Namespace) -> int:
     out = Path(args.out)
     root, files = task_files(Path(args.path), out)
+    solve = symbolic_solve
+    if args.solver != "symbolic":
+        if not args.encoder:
+            raise ConfigError(f"--solver {args.solver}: a run folder needs --encoder (fitted by metagnn examples)")
+        from metagnn.tasks.arc1d.neural import NeuralSolver
+
+        solve = NeuralSolver(args.solver, args.encoder, args.device)
     rows: list[dict[str, Any]] = []
     malformed = 0
     t0 = time.perf_counter()
@@ -123,7 +132,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("solve", help="solve 1D-ARC tasks from their train pairs (a task file or a folder)")
     p.add_argument("path", help="a 1D-ARC task file, or a folder searched for *.json")
     p.add_argument("--out", default="solved", help="folder for the predicted test outputs and results.json")
-    p.add_argument("--solver", choices=("symbolic",), default="symbolic")
+    p.add_argument("--solver", default="symbolic", help="symbolic (default), or an arc1d run folder")
+    p.add_argument("--encoder", help="with a run folder: the intent encoder metagnn examples fitted for it")
+    p.add_argument("--device", default=None)
     p.add_argument("--time-limit", type=positive_seconds, default=10.0, help="seconds of search per task")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_solve)

@@ -150,6 +150,11 @@ class Arc1D(Task):
         xs, ys = zip(*(self._examples(self._pairs(key, n, rng)) for key in intents), strict=True)
         return torch.stack(xs), torch.stack(ys)
 
+    def pair_features(self, x: Tensor, y: Tensor) -> Tensor:
+        """Per cell, its input and output colour one-hot (padding the 11th), flattened: ``(B, n, width * 2 * 11)``."""
+        y = y.masked_fill(y == IGNORE, PAD)
+        return torch.cat([F.one_hot(x, N_COLOURS + 1), F.one_hot(y, N_COLOURS + 1)], -1).flatten(-2).float()
+
     def test_set(self, intent: str) -> tuple[Tensor, Tensor]:
         """A fixed set of ``test_examples`` rows per intent, drawn from ``split_seed`` (not the training seed)."""
         key = self.check_intent(intent)

@@ -1,0 +1,53 @@
+"""Solving 1D-ARC tasks with a trained model, the task's train pairs standing for the intent.
+
+The intent encoder fitted for the run (``metagnn examples RUN --out DIR``, :mod:`metagnn.examples`) reads
+the train pairs as demonstrations and estimates the intent features; the run's model synthesizes the
+program from them (Direct answers directly) and runs it on the test inputs. The program is reported as
+the known intent nearest to the estimate, for reading only, and counts as explaining the task when it
+maps every train input to its output.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from metagnn.errors import ConfigError
+from metagnn.examples import estimate, load_encoder
+from metagnn.tasks.arc1d.rules import Row, all_intents
+from metagnn.tasks.arc1d.symbolic import Pair, Solution
+from metagnn.tasks.arc1d.task import IGNORE, encode_rows
+from metagnn.train import load_run
+
+
+class NeuralSolver:
+    """``solver(train_pairs, test_inputs) -> Solution`` with the model of run folder ``run_dir``."""
+
+    def __init__(self, run_dir: Path | str, encoder: Path | str, device: str | None = None) -> None:
+        self.run, self.task, self.model = load_run(run_dir, device)
+        if self.run.task != "arc1d":
+            raise ConfigError(f"{run_dir}: a run of task {self.run.task!r}; solving 1D-ARC tasks needs an arc1d run")
+        self.encoder, _ = load_encoder(encoder, self.task)
+        self.device = next(self.model.parameters()).device
+        self.keys = [i.key for i in all_intents()]
+        self.known = self.task.intent_features(self.keys)
+
+    @torch.no_grad()
+    def __call__(self, train: Sequence[Pair], tests: Sequence[Row], time_limit: float | None = None) -> Solution:
+        t0 = time.perf_counter()
+        width = self.task.cfg.width
+        if any(len(r) > width for r in [*tests, *(x for x, _ in train)]):  # rows the target cannot hold
+            return Solution(None, [None] * len(tests), time.perf_counter() - t0, 0)
+        x = encode_rows([p[0] for p in train], width)[None]
+        y = encode_rows([p[1] for p in train], width, fill=IGNORE)[None]
+        u = estimate(self.encoder, self.task, self.task.pair_features(x, y).to(self.device))
+        rows = torch.cat([x[0], encode_rows(list(tests), width)]).to(self.device)
+        out = self.model(u, rows[None])[0].argmax(-1).cpu()
+        predicted = [out[i, : len(r)].tolist() for i, r in enumerate([*(p[0] for p in train), *tests])]
+        explains = all(p == want for p, (_, want) in zip(predicted, train))
+        nearest = self.keys[int((self.known - u.cpu()).square().sum(-1).argmin())]
+        program = f"{self.run.model} ~ {nearest}" if explains else None
+        return Solution(program, predicted[len(train) :], time.perf_counter() - t0, 1)
