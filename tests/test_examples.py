@@ -54,14 +54,15 @@ def test_snap_rounds_coordinates_to_whole_members_and_gates_to_zero_or_one() -> 
     torch.testing.assert_close(snapped[:, 3], u[:, 3])  # not a coordinate: left as estimated
 
 
-def test_the_loss_weighs_what_the_model_reads_in_index_units() -> None:
-    """SumFirst's model reads n through the input axis only (code=False): an estimate one position off costs
-    1 whatever the other features say; AddMod-p likewise in numbers of tokens."""
+def test_the_loss_weighs_coordinates_in_index_units() -> None:
+    """SumFirst's n is a position on the input axis: an estimate one position off costs as much as every other
+    feature (sinusoids of n, read by the flat hypernetwork) off by 1 together."""
     task = build_task("sumfirst")
     true = task.intent_features([5, 9])
     off = true.clone()
     off[:, 0] += 1 / 16
-    off[:, 1:] += 0.7  # sinusoids of n, which the model never reads
+    assert feature_loss(task, off, true).item() == pytest.approx(1 / true.shape[1])
+    off[:, 1:] += 1.0
     assert feature_loss(task, off, true).item() == pytest.approx(1.0)
     assert feature_loss(task, true, true).item() == 0.0
 

@@ -95,19 +95,14 @@ def fit_encoder(
 
 
 def feature_loss(task: Task, estimated: Tensor, true: Tensor) -> Tensor:
-    """The encoder's regression loss on what the model reads of the intent features: each axis coordinate in
-    index units (an error below half a member rounds to the right one), and the intent code unless the
-    contract withholds it (``code=False``: the model reads the axes alone; private coordinates never)."""
-    contract = task.contract
-    terms = []
-    for a in contract.axes:
+    """The encoder's regression loss: each axis coordinate of the contract in index units (an error below half
+    a member rounds to the right one), every other feature as it is (the flat hypernetwork reads them all)."""
+    terms, coordinates = [], set()
+    for a in task.contract.axes:
         terms.append(((estimated[:, a.feature] - true[:, a.feature]) * a.scale).square())
-        if a.gate is not None:
-            terms.append((estimated[:, a.gate] - true[:, a.gate]).square())
-    if contract.code:
-        private = {f for a in contract.axes for f in a.private} | {a.feature for a in contract.axes}
-        code = [f for f in range(true.shape[1]) if f not in private]
-        terms.extend((estimated[:, code] - true[:, code]).square().T)
+        coordinates.add(a.feature)
+    rest = [f for f in range(true.shape[1]) if f not in coordinates]
+    terms.extend((estimated[:, rest] - true[:, rest]).square().T)
     return torch.stack(terms).mean()
 
 

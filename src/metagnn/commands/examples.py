@@ -1,8 +1,8 @@
 """``metagnn examples RUN [RUN ...]``: the runs' models reading each intent from k demonstrations.
 
-Fits one intent encoder (:mod:`metagnn.examples`) on demonstrations of the runs' train intents, or reuses
-``OUT/encoder.safetensors`` when it was fitted on the same task and splits, then scores every run with
-1, 2, 4, ... demonstrations per intent in place of the intent's value. Writes ``OUT/results.json``,
+Fits one intent encoder (:mod:`metagnn.examples`) on sets of 1 to ``max(--pairs)`` demonstrations of the
+runs' train intents, or reuses ``OUT/encoder.safetensors`` when it was fitted on the same task and splits,
+then scores every run with 1, 2, 4, ... demonstrations per intent in place of the intent's value. Writes ``OUT/results.json``,
 ``OUT/results.md`` (mean ± std over the runs of each model) and ``OUT/from-examples.png``.
 """
 
@@ -63,7 +63,8 @@ def cmd_examples(args: argparse.Namespace) -> int:
         encoder, record = load_encoder(encoder_path, task)
         print(f"reusing the intent encoder {encoder_path}", file=sys.stderr)
     else:
-        cfg = from_dict(EncoderConfig, {"steps": args.steps, "seed": args.seed}, where="encoder config")
+        settings = {"steps": args.steps, "seed": args.seed, "max_pairs": max(args.pairs)}
+        cfg = from_dict(EncoderConfig, settings, where="encoder config")
         encoder, record = fit_encoder(task, cfg, device, progress=not args.no_progress)
         save_encoder(encoder_path, encoder, record, task)
     fit_s = time.perf_counter() - t0
