@@ -55,15 +55,15 @@ def test_snap_rounds_coordinates_to_whole_members_and_gates_to_zero_or_one() -> 
 
 
 def test_the_loss_weighs_coordinates_in_index_units() -> None:
-    """SumFirst's n is a position on the input axis: an estimate one position off costs as much as every other
-    feature (sinusoids of n, read by the flat hypernetwork) off by 1 together."""
+    """SumFirst's n is a position on the input axis: an estimate one position off costs 1, as much as every
+    other feature (sinusoids of n, read by the flat hypernetwork) off by 1 together."""
     task = build_task("sumfirst")
     true = task.intent_features([5, 9])
     off = true.clone()
     off[:, 0] += 1 / 16
-    assert feature_loss(task, off, true).item() == pytest.approx(1 / true.shape[1])
-    off[:, 1:] += 1.0
     assert feature_loss(task, off, true).item() == pytest.approx(1.0)
+    off[:, 1:] += 1.0
+    assert feature_loss(task, off, true).item() == pytest.approx(2.0)
     assert feature_loss(task, true, true).item() == 0.0
 
 

@@ -95,15 +95,14 @@ def fit_encoder(
 
 
 def feature_loss(task: Task, estimated: Tensor, true: Tensor) -> Tensor:
-    """The encoder's regression loss: each axis coordinate of the contract in index units (an error below half
-    a member rounds to the right one), every other feature as it is (the flat hypernetwork reads them all)."""
-    terms, coordinates = [], set()
-    for a in task.contract.axes:
-        terms.append(((estimated[:, a.feature] - true[:, a.feature]) * a.scale).square())
-        coordinates.add(a.feature)
+    """The encoder's regression loss: the squared error of each axis coordinate of the contract in index units
+    (an error below half a member rounds to the right one), plus the mean squared error of the other features
+    (the flat hypernetwork reads them all; the contract's readers, the coordinates and the code)."""
+    coordinates = [a.feature for a in task.contract.axes]
     rest = [f for f in range(true.shape[1]) if f not in coordinates]
-    terms.extend((estimated[:, rest] - true[:, rest]).square().T)
-    return torch.stack(terms).mean()
+    scale = torch.tensor([a.scale for a in task.contract.axes], device=true.device)
+    loss = (estimated[:, rest] - true[:, rest]).square().mean() if rest else true.new_zeros(())
+    return loss + ((estimated[:, coordinates] - true[:, coordinates]) * scale).square().mean(0).sum()
 
 
 def save_encoder(path: Path | str, encoder: SetEncoder, record: dict[str, Any], task: Task) -> None:
