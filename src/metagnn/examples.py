@@ -41,7 +41,7 @@ from metagnn.train import TrainConfig, update
 class EncoderConfig:
     hidden: int = field(default=128, metadata=bounds(1, 4096))
     layers: int = field(default=3, metadata=bounds(2, 16))
-    steps: int = field(default=6000, metadata=bounds(1, 10**7))
+    steps: int = field(default=12000, metadata=bounds(1, 10**7))
     intents_per_step: int = field(default=64, metadata=bounds(1, 10**5))
     max_pairs: int = field(default=32, metadata=bounds(1, 4096))  # each step shows 1..max_pairs per intent
     lr: float = field(default=1e-3, metadata=bounds(1e-7, 1.0))

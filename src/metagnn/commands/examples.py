@@ -2,8 +2,8 @@
 
 Fits one intent encoder (:mod:`metagnn.examples`) on sets of 1 to ``max(--pairs)`` demonstrations of the
 runs' train intents, or reuses ``OUT/encoder.safetensors`` when it was fitted on the same task and splits,
-then scores every run with 1, 2, 4, ... demonstrations per intent in place of the intent's value. Writes ``OUT/results.json``,
-``OUT/results.md`` (mean ± std over the runs of each model) and ``OUT/from-examples.png``.
+then scores every run with 1, 2, 4, ... demonstrations per intent in place of the intent's value. Writes
+``OUT/results.json``, ``OUT/results.md`` (mean ± std over the runs of each model) and ``OUT/from-examples.png``.
 """
 
 from __future__ import annotations
@@ -119,34 +119,40 @@ def format_examples(result: dict[str, Any]) -> str:
 
 
 def plot_examples(result: dict[str, Any], path: Path) -> Path:
-    """Exact match against the number of demonstrations (log scale), one colour per model, OOD solid and
-    the train intents dashed; the intent's value given as a mark at the right."""
+    """Exact match against the number of demonstrations (log scale), one colour and marker per model (wider
+    lines first, so that models with the same figures stay visible), OOD solid, the train intents dashed,
+    the intent's value given as a mark at the right; in grey, how often the encoder placed an OOD intent."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     ks = [str(k) for k in result["pairs"]]
+    xs = [int(k) for k in ks]
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in result["runs"]:
         by_model[r["model"]].append(r)
-    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
     for i, (model, runs) in enumerate(by_model.items()):
-        colour = f"C{i}"
+        colour, marker, width = f"C{i}", "osD^v<>p"[i % 8], max(1.0, 4.0 - 1.0 * i)
         for split, style in (("id", "--"), ("ood", "-")):
             if f"{split}_accuracy" not in runs[0]["per_k"][ks[0]]:
                 continue
             ys = [mean(r["per_k"][k][f"{split}_accuracy"] for r in runs) for k in ks]
-            ax.plot([int(k) for k in ks], ys, style, color=colour, marker="o", ms=3,
+            ax.plot(xs, ys, style, color=colour, marker=marker, ms=4, lw=width, alpha=0.85,
                     label=f"{model} ({'OOD' if split == 'ood' else 'train intents'})")  # fmt: skip
-            ax.scatter([int(ks[-1]) * 1.6], [mean(r["given"][f"{split}_accuracy"] for r in runs)], color=colour,
-                       marker="*" if split == "ood" else "x", s=40)  # fmt: skip
+            ax.scatter([xs[-1] * 1.6], [mean(r["given"][f"{split}_accuracy"] for r in runs)], color=colour,
+                       marker="*" if split == "ood" else "x", s=50)  # fmt: skip
+    found = [result["runs"][0]["per_k"][k].get("ood_recovered") for k in ks]
+    if None not in found:
+        ax.plot(xs, found, ":", color="grey", lw=1.5, label="intent recovered (OOD)")
     ax.set_xscale("log", base=2)
+    ax.set_xticks(xs, [str(x) for x in xs])
     ax.set_xlabel("demonstrations per intent (star / cross at the right: the value given)")
     ax.set_ylabel("exact-match accuracy")
     ax.set_ylim(0, 1.02)
     ax.set_title(f"{result['task']}: the intent read from examples", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=6.5, loc="lower right", ncol=2)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
     plt.close(fig)
