@@ -3,7 +3,8 @@
 The reference for ``metagnn examples``: the same fixed draws of demonstrations
 (:func:`metagnn.examples.demonstration_generator`), checked against every intent of the task's domain
 (SumFirst-n: n in 1..16; AddMod-p: the primes of the vocabulary) by an exact enumerator that knows the
-family's formula. A learned encoder cannot do better than this on average.
+family's formula: what the pairs alone determine (where several intents fit, a learned encoder may still
+guess right by preferring the train intents).
 
     python experiments/examples_identifiable.py addmod --config full
     python experiments/examples_identifiable.py sumfirst --config full

@@ -179,5 +179,10 @@ def test_a_run_solver_needs_its_encoder(
     capsys,
 ) -> None:
     write_task(tmp_path / "t.json", *generated_task("fill", random.Random(0)))
-    assert main(["solve", str(tmp_path / "t.json"), "--out", str(tmp_path / "o"), "--solver", str(arc_run)]) == 2
+    args = ["solve", str(tmp_path / "t.json"), "--out", str(tmp_path / "o")]
+    assert main([*args, "--solver", str(arc_run)]) == 2
     assert "needs --encoder" in capsys.readouterr().err
+    assert main([*args, "--solver", "symbollic"]) == 2
+    assert "neither 'symbolic' nor a run folder" in capsys.readouterr().err
+    assert main([*args, "--encoder", str(tmp_path / "e.safetensors")]) == 2
+    assert "not with the symbolic solver" in capsys.readouterr().err

@@ -21,8 +21,8 @@ from typing import Any
 import torch
 
 from metagnn.checkpoint import METRICS, read_json, write_json
-from metagnn.commands import add_target_argument, add_weights_argument, intent_items, target_items
-from metagnn.config import INT_LIMIT, load_config
+from metagnn.commands import add_target_argument, add_weights_argument, intent_items, seed_value, target_items
+from metagnn.config import load_config
 from metagnn.errors import ConfigError, MetaGNNError
 from metagnn.evaluate import evaluate
 from metagnn.registry import MODELS, TASKS
@@ -32,13 +32,6 @@ from metagnn.runtime import pick_device, provenance, tune_allocator
 from metagnn.synthesis import synthesize
 from metagnn.tasks import build_task
 from metagnn.train import RunConfig, load_run, train
-
-
-def seed_value(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= INT_LIMIT:  # every number a run folder records is exact in JSON
-        raise argparse.ArgumentTypeError(f"seed must be in 0..2**53, got {text}")
-    return value
 
 
 def parse_intents(task_obj: Any, text: str | list[str]) -> list[Any]:

@@ -16,6 +16,7 @@ models read the same estimates.
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -95,12 +96,15 @@ def fit_encoder(
 
 
 def feature_loss(task: Task, estimated: Tensor, true: Tensor) -> Tensor:
-    """The encoder's regression loss: the squared error of each axis coordinate of the contract in index units
-    (an error below half a member rounds to the right one), plus the mean squared error of the other features
-    (the flat hypernetwork reads them all; the contract's readers, the coordinates and the code)."""
-    coordinates = [a.feature for a in task.contract.axes]
+    """The encoder's regression loss: for each axis relation of the contract, the squared error of its
+    coordinate in index units (an error below half a member rounds to the right one; a coordinate that two
+    axes read, as AddMod's ``p`` on its tokens and classes, counts for each), plus the mean squared error of
+    the other features (the flat hypernetwork reads them all; the contract's readers, the coordinates and
+    the code)."""
+    axes = task.contract.axes
+    coordinates = [a.feature for a in axes]
     rest = [f for f in range(true.shape[1]) if f not in coordinates]
-    scale = torch.tensor([a.scale for a in task.contract.axes], device=true.device)
+    scale = torch.tensor([a.scale for a in axes], device=true.device)
     loss = (estimated[:, rest] - true[:, rest]).square().mean() if rest else true.new_zeros(())
     return loss + ((estimated[:, coordinates] - true[:, coordinates]) * scale).square().mean(0).sum()
 
@@ -126,8 +130,6 @@ def load_encoder(path: Path | str, task: Task) -> tuple[SetEncoder, dict[str, An
 
 
 def _json(data: dict[str, Any]) -> dict[str, Any]:
-    import json
-
     return json.loads(json.dumps(data))
 
 
@@ -144,13 +146,21 @@ def estimate(encoder: SetEncoder, task: Task, pairs: Tensor) -> Tensor:
 
 
 def recovered(task: Task, estimated: Tensor, intents: Sequence[Intent]) -> list[bool] | None:
-    """Per row, whether the estimate puts the intent at its own place on every axis of the contract (the
-    snapped coordinate is the true one); None for a task whose contract names no axis."""
-    if not task.contract.axes:
+    """Per row, whether the estimate is the intent: the snapped coordinate of every axis of the contract is the
+    true one and, where the intent also enters as a code, the nearest intent of the task's splits is the true
+    one. None for a task whose contract names no axis."""
+    axes = task.contract.axes
+    if not axes:
         return None
+    estimated = estimated.detach().cpu()
     true = task.intent_features(intents)
-    cols = [a.feature for a in task.contract.axes]
-    return ((estimated[:, cols].cpu() - true[:, cols]).abs() < 1e-6).all(1).tolist()
+    cols = sorted({a.feature for a in axes})
+    hit = ((estimated[:, cols] - true[:, cols]).abs() < 1e-6).all(1)
+    if task.contract.code:
+        known = list(dict.fromkeys(i for s in SPLIT_KEYS for i in task.splits[s]))
+        nearest = torch.cdist(estimated, task.intent_features(known)).argmin(1).tolist()
+        hit &= torch.tensor([known[j] == i for j, i in zip(nearest, intents)])
+    return hit.tolist()
 
 
 @torch.no_grad()
@@ -175,27 +185,31 @@ def score_from_examples(
     encoder = encoder.to(device)
     todo = [(i, s) for s in splits for i in task.splits[s]]
     per_k: dict[str, Any] = {}
-    for k in pairs:
-        if k < 1:
-            raise IntentError(f"demonstrations: k={k}; at least one pair")
-        per_intent: dict[str, Any] = {}
-        for intent, split in todo:
-            accs, found = [], []
-            for draw in range(draws):
-                demo = task.demonstrations([intent], k, demonstration_generator(task, intent, draw)).to(device)
-                u = estimate(encoder, task, demo)
-                accs.append(intent_accuracy(model, task, intent, device, u=u)[0])
-                found.extend(recovered(task, u, [intent]) or [])
-            per_intent[task.intent_key(intent)] = {
-                "split": SPLIT_KEYS[split],
-                "accuracy": mean(accs),
-                "recovered": mean(found) if found else None,
-            }
-        row: dict[str, Any] = {}
-        for split in dict.fromkeys(r["split"] for r in per_intent.values()):
-            rows = [r for r in per_intent.values() if r["split"] == split]
-            row[f"{split}_accuracy"] = mean(r["accuracy"] for r in rows)
-            row[f"{split}_recovered"] = None if rows[0]["recovered"] is None else mean(r["recovered"] for r in rows)
-        per_k[str(k)] = {**row, "per_intent": per_intent}
-    model.train(was_training)
+    try:
+        for k in pairs:
+            if k < 1:
+                raise IntentError(f"demonstrations: k={k}; at least one pair")
+            per_intent: dict[str, Any] = {}
+            for intent, split in todo:
+                # An unseen intent's demonstrations are drawn from its test examples: the model meets them only
+                # through the estimated features, so it cannot copy an answer from them.
+                accs, found = [], []
+                for draw in range(draws):
+                    demo = task.demonstrations([intent], k, demonstration_generator(task, intent, draw)).to(device)
+                    u = estimate(encoder, task, demo)
+                    accs.append(intent_accuracy(model, task, intent, device, u=u)[0])
+                    found.extend(recovered(task, u, [intent]) or [])
+                per_intent[task.intent_key(intent)] = {
+                    "split": SPLIT_KEYS[split],
+                    "accuracy": mean(accs),
+                    "recovered": mean(found) if found else None,
+                }
+            row: dict[str, Any] = {}
+            for split in dict.fromkeys(r["split"] for r in per_intent.values()):
+                rows = [r for r in per_intent.values() if r["split"] == split]
+                row[f"{split}_accuracy"] = mean(r["accuracy"] for r in rows)
+                row[f"{split}_recovered"] = None if rows[0]["recovered"] is None else mean(r["recovered"] for r in rows)
+            per_k[str(k)] = {**row, "per_intent": per_intent}
+    finally:
+        model.train(was_training)
     return {"per_k": per_k, "draws": draws}

@@ -179,7 +179,7 @@ class IntentContract:
         """Estimated intent features (from examples, :mod:`metagnn.examples`) made valid for the axes: each
         coordinate rounded to a whole member (a modulus to at least 1), each gate to 0 or 1; the rest as is."""
         u = u.clone()
-        for a in self.axes:
+        for a in {a.feature: a for a in self.axes}.values():  # two axes may read one coordinate
             c = (a.origin + u[:, a.feature].double() * a.scale).round()
             if a.kind == "modulus":
                 c = c.clamp(min=1)

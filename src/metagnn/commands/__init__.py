@@ -9,8 +9,16 @@ import argparse
 import json
 from typing import Any
 
+from metagnn.config import INT_LIMIT
 from metagnn.errors import ConfigError
 from metagnn.train import WEIGHTS
+
+
+def seed_value(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= INT_LIMIT:  # every number a run folder records is exact in JSON
+        raise argparse.ArgumentTypeError(f"seed must be in 0..2**53, got {text}")
+    return value
 
 
 def intent_items(value: str | list[str]) -> list[str]:

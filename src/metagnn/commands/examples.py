@@ -17,7 +17,7 @@ from statistics import mean, stdev
 from typing import Any
 
 from metagnn.checkpoint import atomic_write, write_json, write_text
-from metagnn.commands import add_weights_argument
+from metagnn.commands import add_weights_argument, seed_value
 from metagnn.config import from_dict
 from metagnn.errors import ConfigError
 from metagnn.evaluate import evaluate
@@ -58,13 +58,21 @@ def cmd_examples(args: argparse.Namespace) -> int:
     device = next(loaded[0][2].parameters()).device
     splits = [s for s in ("train", "val", "ood", "extrapolation") if task.splits[s]]
     encoder_path = Path(args.encoder) if args.encoder else out / ENCODER
+    if args.encoder and not encoder_path.is_file():
+        raise ConfigError(f"--encoder {encoder_path}: no such file (leave --encoder out to fit one in --out)")
+    cfg = from_dict(EncoderConfig, {"steps": args.steps, "seed": args.seed, "max_pairs": max(args.pairs)},
+                    where="encoder config")  # fmt: skip
     t0 = time.perf_counter()
     if encoder_path.exists():
         encoder, record = load_encoder(encoder_path, task)
+        fitted = from_dict(EncoderConfig, record["config"], where=str(encoder_path))
+        if not args.encoder and fitted != cfg:
+            raise ConfigError(
+                f"{encoder_path} was fitted with steps={fitted.steps}, seed={fitted.seed}, up to "
+                f"{fitted.max_pairs} pairs; pass those settings, or another --out to fit a new one"
+            )
         print(f"reusing the intent encoder {encoder_path}", file=sys.stderr)
     else:
-        settings = {"steps": args.steps, "seed": args.seed, "max_pairs": max(args.pairs)}
-        cfg = from_dict(EncoderConfig, settings, where="encoder config")
         encoder, record = fit_encoder(task, cfg, device, progress=not args.no_progress)
         save_encoder(encoder_path, encoder, record, task)
     fit_s = time.perf_counter() - t0
@@ -166,7 +174,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pairs", type=pair_counts, default=[1, 2, 4, 8, 16, 32], help="demonstrations per intent")
     p.add_argument("--draws", type=positive_int, default=5, help="fixed draws per intent and count")
     p.add_argument("--steps", type=positive_int, default=EncoderConfig.steps, help="steps fitting the encoder")
-    p.add_argument("--seed", type=int, default=0, help="the encoder's seed")
+    p.add_argument("--seed", type=seed_value, default=0, help="the encoder's seed")
     p.add_argument("--encoder", help=f"an encoder saved by this command (default: OUT/{ENCODER}, fitted if absent)")
     p.add_argument("--device", default=None)
     add_weights_argument(p)

@@ -58,9 +58,14 @@ def cmd_solve(args: argparse.Namespace) -> int:
     out = Path(args.out)
     root, files = task_files(Path(args.path), out)
     solve = symbolic_solve
-    if args.solver != "symbolic":
-        if not args.encoder:
-            raise ConfigError(f"--solver {args.solver}: a run folder needs --encoder (fitted by metagnn examples)")
+    if args.solver == "symbolic":
+        if args.encoder:
+            raise ConfigError("--encoder goes with a run folder as --solver, not with the symbolic solver")
+    elif not Path(args.solver).is_dir():
+        raise ConfigError(f"--solver {args.solver!r}: neither 'symbolic' nor a run folder")
+    elif not args.encoder:
+        raise ConfigError(f"--solver {args.solver}: a run folder needs --encoder (fitted by metagnn examples)")
+    else:
         from metagnn.tasks.arc1d.neural import NeuralSolver
 
         solve = NeuralSolver(args.solver, args.encoder, args.device)

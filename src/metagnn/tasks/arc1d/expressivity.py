@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from metagnn.targets import TargetSpec, build_target, run
-from metagnn.tasks.arc1d.families import FAMILIES, Family, Pair
+from metagnn.tasks.arc1d.families import FAMILIES, Family, FitError, Pair
 from metagnn.tasks.arc1d.rules import N_COLOURS, all_intents
 from metagnn.tasks.arc1d.task import IGNORE, PAD, Arc1D, Arc1DConfig, encode_rows
 
@@ -116,10 +116,18 @@ def fit_family(
               "generated": exact(draw(test_pairs)), "loss": float(loss.detach()),
               "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
     if real:
-        same = [pairs for train, pairs in real if not family.needs_fit or family.fit(train) == params]
+        same = [pairs for train, pairs in real if not family.needs_fit or _fitted(family, train) == params]
         pairs = [p for t in same for p in t]
         result.update(real_tasks=len(same), real_pairs=len(pairs), real=exact(pairs) if pairs else None)
     return result
+
+
+def _fitted(family: Family, train: list[Pair]) -> Any:
+    """The task parameters ``train`` gives ``family``'s rule; None where they cannot be fitted."""
+    try:
+        return family.fit(train)
+    except FitError:
+        return None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -154,7 +162,16 @@ def fit_families(args: argparse.Namespace) -> None:
     from metagnn.tasks.arc1d.real import family_of, parse_task_splits, read_task_file, task_paths
 
     names = list(FAMILIES) if args.families == "all" else args.families.split(",")
-    target = {"d_model": 32, "n_heads": 4, "d_mlp": 64, "rel_bias": args.rel_bias, **json.loads(args.target)}
+    unknown = [n for n in names if n not in FAMILIES]
+    if unknown:
+        raise SystemExit(f"expressivity: unknown families {', '.join(unknown)}; known: {', '.join(FAMILIES)}")
+    try:
+        settings = json.loads(args.target)
+    except ValueError:
+        settings = None
+    if not isinstance(settings, dict):
+        raise SystemExit(f'expressivity: --target must be a JSON object such as {{"n_layers": 3}}, got {args.target!r}')
+    target = {"d_model": 32, "n_heads": 4, "d_mlp": 64, "rel_bias": args.rel_bias, **settings}
     print(f"target: {target}; {args.steps} steps x {args.batch} generated pairs, lr {args.lr}")
     print("| family | width | weights | generated exact match | real tasks | real pairs exact match | seconds |")
     print("|---|---|---|---|---|---|---|")

@@ -30,8 +30,8 @@ class NeuralSolver:
         self.run, self.task, self.model = load_run(run_dir, device)
         if self.run.task != "arc1d":
             raise ConfigError(f"{run_dir}: a run of task {self.run.task!r}; solving 1D-ARC tasks needs an arc1d run")
-        self.encoder, _ = load_encoder(encoder, self.task)
         self.device = next(self.model.parameters()).device
+        self.encoder = load_encoder(encoder, self.task)[0].to(self.device)
         self.keys = [i.key for i in all_intents()]
         self.known = self.task.intent_features(self.keys)
 
