@@ -43,7 +43,7 @@ def scaling_summary(rows: list[dict[str, Any]], model: str, family: str) -> dict
 
 
 def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(target, measured, verdict) rows for the goals of the speed issue (17)."""
+    """(target, measured, verdict) rows for the speed goals the benchmark reports against."""
     out = []
     steps = {(r["config"], r["model"]): r for r in res.get("training", [])}
     for config in dict.fromkeys(c for c, _ in steps):
@@ -551,7 +551,7 @@ def _before_after_section(extra: dict[str, Any], res: dict[str, Any]) -> list[st
         "## An earlier optimisation (the edge-state models before 2026-12-03): what the profile showed",
         "",
         "The Meta-GNN training step at the default AddMod-p size was profiled with `torch.profiler` (per op and",
-        "per input shape) and `py-spy --native`. What the issue suspected is not what dominates here:",
+        "per input shape) and `py-spy --native`. What was suspected (per-edge loops) is not what dominates here:",
         "",
         "- **No Python loop over nodes or edges** exists: message passing was already dense per block (one",
         "  loop over the target's weight tensors per round, each a `(intents, n_rows, n_cols, d_edge)` tensor).",

@@ -1,4 +1,4 @@
-"""Where the paper's regime lies: OOD exact match against the number of training primes (issue: AddMod-p).
+"""Where the paper's regime lies: OOD exact match against the number of training primes.
 
 Reads finished runs laid out by ``metagnn reproduce`` (``<out>/addmod/<model>/seed<S>``), one folder per
 training set, and draws OOD (mean and spread over seeds) against the number of train primes, one line per

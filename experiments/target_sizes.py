@@ -1,4 +1,4 @@
-"""One hypernetwork for several sizes of S (issue: targets): accuracy of finished runs at every width of a
+"""One hypernetwork for several sizes of S: accuracy of finished runs at every width of a
 sweep, trained or never seen, mean and spread over seeds.
 
     python experiments/target_sizes.py runs/sizes-sumfirst-cycles8/sumfirst/metagnn/seed* \

@@ -1,4 +1,4 @@
-"""Wider and deeper targets (issue: targets): ID and OOD, time per step and peak memory of each hypernetwork
+"""Wider and deeper targets: ID and OOD, time per step and peak memory of each hypernetwork
 at width x1, x2, x4 and two depths of a task's target, every run in its own process.
 
     python experiments/target_sweep.py sumfirst --out runs/sweep-sumfirst --seeds 1 --ends-seeds 3 --jobs 2

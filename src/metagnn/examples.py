@@ -6,7 +6,7 @@ the user shows demonstrations instead, ``(x, y)`` pairs of the wanted program, a
 the pooled code) maps 1..k demonstrations, in any order, to an estimate of ``u``; the task's intent
 contract rounds the estimate's coordinates to whole members (:meth:`metagnn.intent.IntentContract.snap`);
 the same model then runs on it unchanged: Meta-GNN, Meta-gMLP and Meta-MLP synthesize a program from the
-demonstrations, Direct answers each query from them.
+demonstrations, Direct answers each query from the estimate.
 
 The encoder is fitted apart from the model, by regression of the intent features, on generated
 demonstrations of the *train* intents only (never a validation or OOD intent). It depends on the task and

@@ -29,7 +29,7 @@ from metagnn.tasks.arc1d.real import family_of, parse_task_splits, read_task_fil
 from metagnn.tasks.arc1d.symbolic import solve as symbolic_solve
 
 # Published figures on the same 18 families, test outputs exactly right, one attempt per test input
-# (khalil-research/LLM4ARC's logs of GPT-4, as the issue quotes them): shown beside ours, never computed.
+# (khalil-research/LLM4ARC's logs of GPT-4): shown beside ours, never computed.
 GPT4 = {"GPT-4, raw rows": 0.417, "GPT-4, object-based encoding": 0.839}
 
 
