@@ -16,6 +16,8 @@ from pathlib import Path
 from statistics import mean, stdev
 from typing import Any
 
+from tqdm import tqdm
+
 from metagnn.checkpoint import atomic_write, write_json, write_text
 from metagnn.commands import add_weights_argument, seed_value
 from metagnn.config import from_dict
@@ -77,7 +79,8 @@ def cmd_examples(args: argparse.Namespace) -> int:
         save_encoder(encoder_path, encoder, record, task)
     fit_s = time.perf_counter() - t0
     rows = []
-    for (run, run_task, model), path in zip(loaded, args.runs):
+    bar = tqdm(zip(loaded, args.runs), total=len(loaded), desc="scoring runs", disable=args.no_progress)
+    for (run, run_task, model), path in bar:
         given = evaluate(model, run_task, device, splits=splits)
         scored = score_from_examples(model, run_task, encoder, args.pairs, args.draws, splits, device)
         rows.append({
