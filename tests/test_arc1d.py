@@ -19,7 +19,9 @@ from metagnn.tasks import build_task
 from metagnn.tasks.arc1d.generator import sample_pair
 from metagnn.tasks.arc1d.real import load_tasks, real_check
 from metagnn.tasks.arc1d.rules import (
+    ALL_RULES,
     FAMILY_INTENTS,
+    FAMILY_RULE_INTENTS,
     Intent,
     RuleUndefined,
     all_intents,
@@ -371,7 +373,7 @@ class Oracle(torch.nn.Module):
     def __init__(self, task) -> None:
         super().__init__()
         self.task = task
-        self.keys = [i.key for i in all_intents()]
+        self.keys = [i.key for i in all_intents(task.cfg.rules)]
         self.features = task.intent_features(self.keys)
 
     def forward(self, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -555,3 +557,48 @@ def test_every_shift_of_one_direction_and_every_colour_has_the_same_intent_code(
     assert not torch.allclose(theta["unembed.W_U"][3], theta["unembed.W_U"][4])
     assert torch.equal(codes[0], codes[1]) and torch.equal(codes[3], codes[4])
     assert not torch.allclose(codes[0], codes[2]) and not torch.allclose(codes[0], codes[3])
+
+
+# --- the real families' rules as intents (a task's config lists the rules it uses) ------------------
+@needs_data
+@pytest.mark.parametrize("family", sorted(FAMILY_RULE_INTENTS))
+def test_family_rules_reproduce_every_real_pair_of_their_family(family: str) -> None:
+    intent = FAMILY_RULE_INTENTS[family]
+    wrong = [where for where, x, y in real_pairs(family) if apply(intent, x) != y]
+    assert not wrong, f"{intent.key} disagrees with {len(wrong)} real pairs, e.g. {wrong[:3]}"
+
+
+def test_a_task_uses_the_rules_its_config_lists() -> None:
+    """The default task keeps its 6 rules and 13 features and refuses a family rule; a task that lists the
+    family rules codes them in its one-hot, keeps the contract on k and the shift, and samples their rows
+    from the family's own generator (rows no longer than the family's)."""
+    default = build_task("arc1d", TINY_TASK)
+    assert default.intent_dim == 13 and [a.feature for a in default.contract.axes] == [7, 8]
+    with pytest.raises(IntentError, match="outside this task's rules"):
+        default.check_intent("denoise")
+    wide = build_task("arc1d", {**TINY_TASK, "rules": list(ALL_RULES), "train": [*TRAIN, "denoise", "scaledp"]})
+    assert wide.intent_dim == 18 and [a.feature for a in wide.contract.axes] == [12, 13]
+    u = wide.intent_features(["denoise", "recolour-7", "shift-inverse-3"])
+    assert u[0, ALL_RULES.index("denoise")] == 1 and u[0, :11].sum() == 1
+    torch.testing.assert_close(u[1:, 11:], default.intent_features(["recolour-7", "shift-inverse-3"])[:, 6:])
+    x, y = wide.sample(["scaledp"], 20, torch.Generator().manual_seed(0))
+    lengths = (x != PAD).sum(-1)
+    assert int(lengths.max()) <= 30 and len(set(lengths[0].tolist())) > 3
+    for row, out in zip(x[0], y[0]):
+        cells = row[row != PAD].tolist()
+        assert apply(Intent("scaledp"), cells) == out[: len(cells)].tolist()
+    for bad in (["shift", "fill"], ["shift", "recolour", "warp"], ["shift", "recolour", "shift"]):
+        with pytest.raises(ConfigError, match="must be distinct, include shift and recolour"):
+            build_task("arc1d", {**TINY_TASK, "rules": bad})
+
+
+def test_real_check_covers_the_families_of_the_task_rules(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    for i in range(2):
+        write_task(tmp_path, "denoising_1c", i, [sample_pair(Intent("denoise"), rng, width=30) for _ in range(4)])
+    wide = build_task("arc1d", {**TINY_TASK, "rules": list(ALL_RULES), "train": [*TRAIN, "denoise"]})
+    result = real_check(Oracle(wide), wide, tmp_path)
+    assert result["per_family"]["denoising_1c"]["intent"] == "denoise"
+    assert result["per_family"]["denoising_1c"]["tasks_solved"] == 1.0
+    with pytest.raises(DataError, match="no task of a family with an intent"):
+        real_check(Oracle(build_task("arc1d", TINY_TASK)), build_task("arc1d", TINY_TASK), tmp_path)

@@ -32,7 +32,7 @@ class NeuralSolver:
             raise ConfigError(f"{run_dir}: a run of task {self.run.task!r}; solving 1D-ARC tasks needs an arc1d run")
         self.device = next(self.model.parameters()).device
         self.encoder = load_encoder(encoder, self.task)[0].to(self.device)
-        self.keys = [i.key for i in all_intents()]
+        self.keys = [i.key for i in all_intents(self.task.cfg.rules)]
         self.known = self.task.intent_features(self.keys)
 
     @torch.no_grad()

@@ -3,7 +3,7 @@
 A folder of 1D-ARC tasks (any folder in the benchmark's format, searched recursively for
 ``*.json``) is read and validated; a task's family is the name of its folder without ``1d_``
 (for files lying directly in the given folder, the file name without its ``_<number>`` suffix).
-Families with an intent (:data:`~metagnn.tasks.arc1d.rules.FAMILY_INTENTS`) are *expressible*:
+Families with an intent among the task's rules (:func:`family_intents`) are *expressible*:
 all pairs of each of their tasks, train and test, go through the program synthesized for that
 intent. Inexpressible families count as unsolved. Figures are pooled over pairs (pair accuracy)
 and over tasks (share of tasks with every pair right).
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,13 @@ import torch
 from tqdm import tqdm
 
 from metagnn.errors import DataError
-from metagnn.tasks.arc1d.rules import FAMILY_INTENTS, N_COLOURS, Row
+from metagnn.tasks.arc1d.rules import FAMILY_INTENTS, FAMILY_RULE_INTENTS, N_COLOURS, RULES, Intent, Row
 from metagnn.tasks.arc1d.task import Arc1D, encode_rows
+
+
+def family_intents(rules: Sequence[str] = RULES) -> dict[str, Intent]:
+    """Real family -> the intent whose rule is the family's, for the families ``rules`` cover."""
+    return {f: i for f, i in {**FAMILY_INTENTS, **FAMILY_RULE_INTENTS}.items() if i.rule in rules}
 
 
 @dataclass(frozen=True)
@@ -132,8 +138,10 @@ MAX_TASK_BYTES = 2**20
 REAL_BATCH = 256  # pairs per forward pass of the real-task check
 
 
-def load_tasks(folder: Path | str, width: int | None = None) -> list[ArcTask]:
-    """Every task under ``folder``, validated; rows of expressible families must fit ``width`` cells."""
+def load_tasks(
+    folder: Path | str, width: int | None = None, covered: Sequence[str] | dict[str, Intent] = FAMILY_INTENTS
+) -> list[ArcTask]:
+    """Every task under ``folder``, validated; rows of the ``covered`` families must fit ``width`` cells."""
     root = Path(folder)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder of 1D-ARC tasks")
@@ -142,7 +150,7 @@ def load_tasks(folder: Path | str, width: int | None = None) -> list[ArcTask]:
     for path in files:
         pairs = parse_task(read_task_file(path), str(path))
         family = family_of(path, root)
-        if width is not None and family in FAMILY_INTENTS:
+        if width is not None and family in covered:
             longest = max(len(x) for x, _ in pairs)
             if longest > width:
                 raise DataError(f"{path}: a row of {longest} cells is too long for the target's {width} positions")
@@ -167,10 +175,11 @@ def real_check(
     values are shares of tasks with every pair right.
     """
     device = torch.device(device)
-    tasks = load_tasks(folder, task.cfg.width)
+    covered = family_intents(task.cfg.rules)
+    tasks = load_tasks(folder, task.cfg.width, covered)
     was_training = model.training
     model.eval()
-    expressible_pairs = sum(len(t.pairs) for t in tasks if t.family in FAMILY_INTENTS)
+    expressible_pairs = sum(len(t.pairs) for t in tasks if t.family in covered)
     bar = tqdm(total=expressible_pairs, desc="real 1D-ARC pairs", disable=not progress, leave=False)
     per_family: dict[str, dict[str, Any]] = {}
     for family in sorted({t.family for t in tasks}):
@@ -178,8 +187,8 @@ def real_check(
         n_pairs = sum(len(t.pairs) for t in members)
         row: dict[str, Any] = {"intent": None, "pairs": n_pairs, "tasks": len(members)}
         right_pairs, solved = 0, 0
-        if family in FAMILY_INTENTS:
-            key = FAMILY_INTENTS[family].key
+        if family in covered:
+            key = covered[family].key
             row["intent"] = key
             pairs = [p for t in members for p in t.pairs]
             u = task.intent_features([key]).to(device)
@@ -209,7 +218,7 @@ def real_check(
 
     expressible = [r for r in per_family.values() if r["intent"] is not None]
     if not expressible:
-        raise DataError(f"{folder}: no task of a family with an intent ({', '.join(FAMILY_INTENTS)})")
+        raise DataError(f"{folder}: no task of a family with an intent ({', '.join(covered)})")
     exp_pairs, exp_tasks = pooled(expressible)
     all_pairs, all_tasks = pooled(list(per_family.values()))
     return {

@@ -11,6 +11,12 @@ command line, in configs and in result tables, joins the parts with ``-`` and le
 rule does not have: ``shift-forward-3``, ``shift-inverse-1``, ``fill-forward``, ``fill-inverse``,
 ``mirror-forward``, ``mirror-inverse``, ``pcopy-forward``, ``pcopy-inverse``, ``flip``,
 ``recolour-7``. (``-`` rather than ``,``, because ``--intents`` lists are comma-separated.)
+
+Besides these six rules (:data:`RULES`, the arc1d task's default vocabulary), five rules of other real
+families are intents too (:data:`FAMILY_RULES`, forward only and without ``k``): ``denoise``
+(denoising_1c), ``majority`` (denoising_mc), ``movedp`` (move_dp), ``move2dp`` (move_2p_dp) and
+``scaledp`` (scale_dp), the rules of :mod:`metagnn.tasks.arc1d.families`. A task trains on them only when its
+config lists them among its rules.
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ from metagnn.errors import IntentError
 N_COLOURS = 10
 PIVOT = 9  # mirror's pivot colour
 RULES = ("shift", "fill", "mirror", "pcopy", "flip", "recolour")
+# Real families' rules as intents (rule name -> family of metagnn.tasks.arc1d.families).
+FAMILY_RULES = {"denoise": "denoising_1c", "majority": "denoising_mc", "movedp": "move_dp",
+                "move2dp": "move_2p_dp", "scaledp": "scale_dp"}  # fmt: skip
+ALL_RULES = (*RULES, *FAMILY_RULES)
 DIRECTIONS = ("forward", "inverse")
 SHIFT_K = range(1, 5)
 RECOLOUR_K = range(1, 10)
@@ -47,26 +57,27 @@ class Intent(NamedTuple):
     @property
     def key(self) -> str:
         """Canonical text form (see the module docstring); :func:`parse_intent` reads it back."""
-        if self.rule == "flip":
-            return "flip"
+        if self.rule == "flip" or self.rule in FAMILY_RULES:
+            return self.rule
         if self.rule == "recolour":
             return f"recolour-{self.k}"
         return "-".join([self.rule, self.direction, *([str(self.k)] if self.k is not None else [])])
 
 
-def all_intents() -> list[Intent]:
-    """Every intent of the family, in a fixed order (24 in all)."""
-    out = [Intent("shift", d, k) for d in DIRECTIONS for k in SHIFT_K]
-    out += [Intent(r, d) for r in ("fill", "mirror", "pcopy") for d in DIRECTIONS]
-    out += [Intent("flip")] + [Intent("recolour", "forward", k) for k in RECOLOUR_K]
-    return out
+def all_intents(rules: Sequence[str] = RULES) -> list[Intent]:
+    """Every intent of ``rules``, in a fixed order (24 for the default six rules; family rules come last)."""
+    out = [Intent("shift", d, k) for d in DIRECTIONS for k in SHIFT_K] if "shift" in rules else []
+    out += [Intent(r, d) for r in ("fill", "mirror", "pcopy") if r in rules for d in DIRECTIONS]
+    out += [Intent("flip")] if "flip" in rules else []
+    out += [Intent("recolour", "forward", k) for k in RECOLOUR_K] if "recolour" in rules else []
+    return out + [Intent(r) for r in FAMILY_RULES if r in rules]
 
 
 def check_intent(intent: Intent) -> Intent:
     """Return ``intent`` if it exists in the family, else raise :class:`IntentError` naming what is wrong."""
     rule, direction, k = intent
-    if rule not in RULES:
-        raise IntentError(f"arc1d: unknown rule {rule!r}; rules: {', '.join(RULES)}")
+    if rule not in ALL_RULES:
+        raise IntentError(f"arc1d: unknown rule {rule!r}; rules: {', '.join(ALL_RULES)}")
     if direction not in DIRECTIONS:
         raise IntentError(f"arc1d: direction must be forward or inverse, got {direction!r}")
     if direction == "inverse" and rule not in INVERTIBLE:
@@ -91,7 +102,7 @@ def parse_intent(text: str) -> Intent:
         raise IntentError(f"arc1d: intent {text!r} is not text; {form}")
     parts = text.strip().lower().split("-")
     rule = parts.pop(0)
-    if rule not in RULES:
+    if rule not in ALL_RULES:
         raise IntentError(f"arc1d: unknown rule {rule!r} in intent {text!r}; {form}")
     direction = parts.pop(0) if parts and parts[0] in DIRECTIONS else "forward"
     k: int | None = None
@@ -273,6 +284,12 @@ def apply(intent: Intent, row: Sequence[int]) -> Row:
     if rule == "recolour":
         assert k is not None
         return recolour(row, k)
+    if rule in FAMILY_RULES:
+        from metagnn.tasks.arc1d.families import FAMILIES  # (families builds on this module)
+
+        rule_of = FAMILIES[FAMILY_RULES[rule]].rule
+        assert rule_of is not None
+        return rule_of(row)
     raise IntentError(f"arc1d: unknown rule {rule!r}")
 
 
@@ -305,3 +322,5 @@ FAMILY_INTENTS: dict[str, Intent] = {
     "pcopy_1c": Intent("pcopy", "forward"),
     "pcopy_mc": Intent("pcopy", "forward"),
 }
+# ... and the families whose rule is a family rule (a task covers them when its rules include it).
+FAMILY_RULE_INTENTS: dict[str, Intent] = {family: Intent(rule) for rule, family in FAMILY_RULES.items()}

@@ -28,7 +28,16 @@ from metagnn.intent import AxisRelation, IntentContract
 from metagnn.registry import TASKS
 from metagnn.targets import TargetSpec, build_target
 from metagnn.tasks.arc1d.generator import sample_pair
-from metagnn.tasks.arc1d.rules import N_COLOURS, RULES, Intent, Row, all_intents, check_intent, parse_intent
+from metagnn.tasks.arc1d.rules import (
+    ALL_RULES,
+    N_COLOURS,
+    RULES,
+    Intent,
+    Row,
+    all_intents,
+    check_intent,
+    parse_intent,
+)
 from metagnn.tasks.base import Task
 
 PAD = N_COLOURS  # padding token beyond a row's end
@@ -49,6 +58,9 @@ class Arc1DConfig:
     test_examples: int = 512
     split_seed: int = 0
     target: dict[str, Any] = field(default_factory=lambda: {"d_model": 32, "n_heads": 4, "d_mlp": 64, "n_layers": 2})
+    # The rules the task's intents may use (the one-hot of the intent features runs over them): the six of
+    # SPEC 3 by default, and any of the real families' rules (metagnn.tasks.arc1d.rules.FAMILY_RULES).
+    rules: list[str] = field(default_factory=lambda: list(RULES))
 
 
 def encode_rows(rows: Sequence[Sequence[int]], width: int, fill: int = PAD) -> Tensor:
@@ -78,8 +90,15 @@ class Arc1D(Task):
         # only through their axes (private: k / 9 and its sinusoids, s / 4): an unseen colour or shift is no
         # new intent code. (With k in the code, validation fell to 0.71 in one of 3 quick seeds, recolour-4
         # at 0.42: docs/results.md.)
-        recolour = {"feature": 7, "gate": RULES.index("recolour"), "private": (7, 9, 10, 11, 12)}
-        shift = {"feature": 8, "gate": RULES.index("shift"), "private": (8,)}
+        unknown = sorted(set(cfg.rules) - set(ALL_RULES))
+        if unknown or len(set(cfg.rules)) < len(cfg.rules) or not {"shift", "recolour"} <= set(cfg.rules):
+            raise ConfigError(
+                f"arc1d: rules {cfg.rules} must be distinct, include shift and recolour, and come from "
+                f"{', '.join(ALL_RULES)}"
+            )
+        n = len(cfg.rules)  # features: one-hot rule (n), direction, k / 9, s / 4, four sinusoids of k
+        recolour = {"feature": n + 1, "gate": cfg.rules.index("recolour"), "private": (n + 1, *range(n + 3, n + 7))}
+        shift = {"feature": n + 2, "gate": cfg.rules.index("shift"), "private": (n + 2,)}
         axes = [
             AxisRelation("classes", "position", scale=9, **recolour),
             AxisRelation("positions", "position", scale=4, **shift),
@@ -108,17 +127,21 @@ class Arc1D(Task):
         key = self.parse_intent(intent)
         if key != intent:
             raise IntentError(f"arc1d: intent {intent!r} is not in canonical form (write {key!r})")
+        if parse_intent(key).rule not in self.cfg.rules:
+            rules = ", ".join(self.cfg.rules)
+            raise IntentError(f"arc1d: intent {key!r} uses a rule outside this task's rules ({rules})")
         return key
 
     def intent_features(self, intents: Sequence[str]) -> Tensor:
-        """Per intent: one-hot rule (6), direction (+1 / -1), ``k / 9``, signed shift ``+-k / 4``, and
-        ``cos, sin`` of ``2 pi k / 9`` and ``4 pi k / 9`` (all 0 for rules without k; for shift all 0 but
-        the signed shift, which reaches the model through the target's axes only). Shape ``(B, 13)``."""
+        """Per intent: one-hot rule (over the config's rules, 6 by default), direction (+1 / -1), ``k / 9``,
+        signed shift ``+-k / 4``, and ``cos, sin`` of ``2 pi k / 9`` and ``4 pi k / 9`` (all 0 for rules without
+        k; for shift all 0 but the signed shift, which reaches the model through the target's axes only).
+        Shape ``(B, len(rules) + 7)``: ``(B, 13)`` by default."""
         rows = []
         for key in intents:
             rule, direction, k = parse_intent(key)
             sign = 1.0 if direction == "forward" else -1.0
-            onehot = [float(rule == r) for r in RULES]
+            onehot = [float(rule == r) for r in self.cfg.rules]
             if k is None:
                 kf = [0.0] * 6
             elif rule == "shift":  # s / 4 only, for the axes (private)
@@ -159,7 +182,7 @@ class Arc1D(Task):
         """A fixed set of ``test_examples`` rows per intent, drawn from ``split_seed`` (not the training seed)."""
         key = self.check_intent(intent)
         if key not in self._tests:
-            index = [i.key for i in all_intents()].index(key)
+            index = [i.key for i in all_intents(ALL_RULES)].index(key)  # the default rules' intents come first
             rng = random.Random(self.cfg.split_seed * 1009 + 7919 * (index + 1))
             self._tests[key] = self._examples(self._pairs(key, self.cfg.test_examples, rng))
         return self._tests[key]
