@@ -377,12 +377,16 @@ class Oracle(torch.nn.Module):
         self.features = task.intent_features(self.keys)
 
     def forward(self, u: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        key = self.keys[int((self.features - u[0]).abs().sum(1).argmin())]
         out = torch.zeros(*x.shape, 10)
-        for n, row in enumerate(x[0]):
-            cells = row[row != PAD].tolist()
-            y = apply(parse_intent(key), cells)
-            out[0, n, : len(y)] = torch.nn.functional.one_hot(torch.tensor(y), 10).float()
+        for b in range(len(u)):
+            key = self.keys[int((self.features - u[b]).abs().sum(1).argmin())]
+            for n, row in enumerate(x[b]):
+                cells = row[row != PAD].tolist()
+                try:
+                    y = apply(parse_intent(key), cells)
+                except RuleUndefined:
+                    continue  # no answer: the row stays all zero logits
+                out[b, n, : len(y)] = torch.nn.functional.one_hot(torch.tensor(y), 10).float()
         return out
 
 

@@ -150,7 +150,7 @@ def test_cli_scores_a_run_from_examples_and_reuses_its_encoder(
 
 
 @pytest.mark.parametrize(("extra", "needle"), [(["--pairs", "0,2"], "pair counts in 1..4096"),
-                                               (["--draws", "0"], "whole number in 1..10")])  # fmt: skip
+                                               (["--draws", "0"], "whole number in 1..10000000")])  # fmt: skip
 def test_cli_refuses_bad_counts_in_one_line(
     run_dir: Path,  # noqa: F811
     tmp_path: Path,

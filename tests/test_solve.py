@@ -170,6 +170,10 @@ def test_a_run_solves_a_task_from_its_train_pairs(
     assert solution.predictions == [y for _, y in test] and solution.program == "metagnn ~ shift-forward-2"
     solver.encoder = Exactly(solver.task.intent_features(["recolour-3"]))
     assert solver(train, [x for x, _ in test]).program is None  # recolouring does not explain a move
+    solver.candidates = 24  # ... but the train pairs verify the known intents nearest to the estimate in turn
+    searched = solver(train, [x for x, _ in test])
+    assert searched.program == "metagnn ~ shift-forward-2" and searched.predictions == [y for _, y in test]
+    assert 1 < searched.tried <= 24
     assert solver(train, [[1] * 40]).predictions == [None]  # a row longer than the target's 36 cells
 
 
@@ -185,4 +189,4 @@ def test_a_run_solver_needs_its_encoder(
     assert main([*args, "--solver", "symbollic"]) == 2
     assert "neither 'symbolic' nor a run folder" in capsys.readouterr().err
     assert main([*args, "--encoder", str(tmp_path / "e.safetensors")]) == 2
-    assert "not with the symbolic solver" in capsys.readouterr().err
+    assert "not the symbolic solver" in capsys.readouterr().err

@@ -7,11 +7,27 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from typing import Any
 
 from metagnn.config import INT_LIMIT
 from metagnn.errors import ConfigError
 from metagnn.train import WEIGHTS
+
+
+def whole_number(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse type: a whole number in ``lo..hi``, or a one-line usage error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = lo - 1
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected a whole number in {lo}..{hi}, got {text!r}")
+        return value
+
+    return parse
 
 
 def seed_value(text: str) -> int:

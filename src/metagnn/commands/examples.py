@@ -19,7 +19,7 @@ from typing import Any
 from tqdm import tqdm
 
 from metagnn.checkpoint import atomic_write, write_json, write_text
-from metagnn.commands import add_weights_argument, seed_value
+from metagnn.commands import add_weights_argument, seed_value, whole_number
 from metagnn.config import from_dict
 from metagnn.errors import ConfigError
 from metagnn.evaluate import evaluate
@@ -38,16 +38,6 @@ def pair_counts(text: str) -> list[int]:
     if not counts or any(not 1 <= k <= 4096 for k in counts):
         raise argparse.ArgumentTypeError(f"expected comma-separated pair counts in 1..4096, e.g. 1,2,4,8; got {text!r}")
     return sorted(set(counts))
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 10**7:
-        raise argparse.ArgumentTypeError(f"expected a whole number in 1..10**7, got {text!r}")
-    return value
 
 
 def cmd_examples(args: argparse.Namespace) -> int:
@@ -175,8 +165,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("runs", nargs="+", help="run folders of one task and one set of splits")
     p.add_argument("--out", required=True, help="folder for the encoder, results.json, results.md and the plot")
     p.add_argument("--pairs", type=pair_counts, default=[1, 2, 4, 8, 16, 32], help="demonstrations per intent")
-    p.add_argument("--draws", type=positive_int, default=5, help="fixed draws per intent and count")
-    p.add_argument("--steps", type=positive_int, default=EncoderConfig.steps, help="steps fitting the encoder")
+    p.add_argument("--draws", type=whole_number(1, 10**7), default=5, help="fixed draws per intent and count")
+    p.add_argument("--steps", type=whole_number(1, 10**7), default=EncoderConfig.steps, help="encoder steps")
     p.add_argument("--seed", type=seed_value, default=0, help="the encoder's seed")
     p.add_argument("--encoder", help=f"an encoder saved by this command (default: OUT/{ENCODER}, fitted if absent)")
     p.add_argument("--device", default=None)

@@ -24,6 +24,7 @@ from typing import Any
 from tqdm import tqdm
 
 from metagnn.checkpoint import write_json
+from metagnn.commands import whole_number
 from metagnn.errors import ConfigError, DataError
 from metagnn.tasks.arc1d.real import family_of, parse_task_splits, read_task_file, task_paths
 from metagnn.tasks.arc1d.symbolic import solve as symbolic_solve
@@ -59,8 +60,8 @@ def cmd_solve(args: argparse.Namespace) -> int:
     root, files = task_files(Path(args.path), out)
     solve = symbolic_solve
     if args.solver == "symbolic":
-        if args.encoder:
-            raise ConfigError("--encoder goes with a run folder as --solver, not with the symbolic solver")
+        if args.encoder or args.candidates != 1:
+            raise ConfigError("--encoder and --candidates go with a run folder as --solver, not the symbolic solver")
     elif not Path(args.solver).is_dir():
         raise ConfigError(f"--solver {args.solver!r}: neither 'symbolic' nor a run folder")
     elif not args.encoder:
@@ -68,7 +69,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     else:
         from metagnn.tasks.arc1d.neural import NeuralSolver
 
-        solve = NeuralSolver(args.solver, args.encoder, args.device)
+        solve = NeuralSolver(args.solver, args.encoder, args.device, args.candidates)
     rows: list[dict[str, Any]] = []
     malformed = 0
     t0 = time.perf_counter()
@@ -99,6 +100,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     per_family = {f: {"tasks": len(c), "correct": sum(c) / len(c)} for f, c in sorted(by_family.items())}
     summary = {
         "solver": args.solver,
+        "candidates": args.candidates,
         "time_limit_s": args.time_limit,
         "tasks": len(rows),
         "malformed": malformed,
@@ -140,6 +142,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--solver", default="symbolic", help="symbolic (default), or an arc1d run folder")
     p.add_argument("--encoder", help="with a run folder: the intent encoder metagnn examples fitted for it")
     p.add_argument("--device", default=None)
+    p.add_argument("--candidates", type=whole_number(1, 1000), default=1,
+                   help="with a run folder: intents tried, the estimate first, then the nearest known ones; the "
+                   "first whose program maps the train pairs right answers")  # fmt: skip
     p.add_argument("--time-limit", type=positive_seconds, default=10.0, help="seconds of search per task")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_solve)
