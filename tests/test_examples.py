@@ -10,6 +10,7 @@ import pytest
 import torch
 from test_cli import config, run_dir  # noqa: F401  (fixtures: a tiny AddMod-p run)
 
+from metagnn import checkpoint as ckpt
 from metagnn.cli import main
 from metagnn.errors import CheckpointError, IntentError
 from metagnn.examples import (
@@ -117,6 +118,11 @@ def test_a_fitted_encoder_places_seen_and_unseen_intents_from_demonstrations(tmp
     assert meta["config"]["steps"] == SMALL.steps
     with pytest.raises(CheckpointError, match="another task or other splits"):
         load_encoder(tmp_path / "enc.safetensors", build_task("sumfirst", {"ood": [4]}))
+    # an encoder saved before a task config field existed (here: test_examples) reads with its default
+    tensors, meta = ckpt.load_tensors(tmp_path / "enc.safetensors")
+    del meta["task_config"]["test_examples"]
+    ckpt.save_tensors(tmp_path / "older.safetensors", tensors, meta)
+    assert load_encoder(tmp_path / "older.safetensors", task)[1]["task"] == "sumfirst"
 
 
 def test_cli_scores_a_run_from_examples_and_reuses_its_encoder(

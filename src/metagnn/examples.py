@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from metagnn import checkpoint as ckpt
 from metagnn.config import bounds, from_dict
-from metagnn.errors import CheckpointError, IntentError
+from metagnn.errors import CheckpointError, ConfigError, IntentError
 from metagnn.evaluate import SPLIT_KEYS, intent_accuracy
 from metagnn.models import Model
 from metagnn.models.base import mlp
@@ -118,7 +118,11 @@ def save_encoder(path: Path | str, encoder: SetEncoder, record: dict[str, Any], 
 def load_encoder(path: Path | str, task: Task) -> tuple[SetEncoder, dict[str, Any]]:
     """The encoder saved at ``path``; a one-line error unless it was fitted on ``task`` with the same config."""
     tensors, meta = ckpt.load_tensors(path)
-    if meta.get("task") != task.name or meta.get("task_config") != _json(asdict(task.cfg)):
+    try:  # with today's defaults filled in, as a run's config is
+        saved = _json(asdict(from_dict(type(task.cfg), meta.get("task_config"), where=str(path))))
+    except ConfigError:
+        saved = None
+    if meta.get("task") != task.name or saved != _json(asdict(task.cfg)):
         raise CheckpointError(f"{path}: an intent encoder fitted on another task or other splits than this run's")
     try:
         cfg = from_dict(EncoderConfig, meta["config"], where=f"{path}: encoder config")
