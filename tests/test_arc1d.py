@@ -580,6 +580,8 @@ def test_a_task_uses_the_rules_its_config_lists() -> None:
     assert default.intent_dim == 13 and [a.feature for a in default.contract.axes] == [7, 8]
     with pytest.raises(IntentError, match="outside this task's rules"):
         default.check_intent("denoise")
+    with pytest.raises(IntentError, match="outside this task's rules"):
+        default.intent_features(["denoise"])
     wide = build_task("arc1d", {**TINY_TASK, "rules": list(ALL_RULES), "train": [*TRAIN, "denoise", "scaledp"]})
     assert wide.intent_dim == 18 and [a.feature for a in wide.contract.axes] == [12, 13]
     u = wide.intent_features(["denoise", "recolour-7", "shift-inverse-3"])
@@ -587,13 +589,16 @@ def test_a_task_uses_the_rules_its_config_lists() -> None:
     torch.testing.assert_close(u[1:, 11:], default.intent_features(["recolour-7", "shift-inverse-3"])[:, 6:])
     x, y = wide.sample(["scaledp"], 20, torch.Generator().manual_seed(0))
     lengths = (x != PAD).sum(-1)
-    assert int(lengths.max()) <= 30 and len(set(lengths[0].tolist())) > 3
+    assert 7 <= int(lengths.min()) and int(lengths.max()) <= 30 and len(set(lengths[0].tolist())) > 3
+    assert bool((x != torch.where(y == IGNORE, PAD, y)).any(-1).all())  # every row is changed by the rule
     for row, out in zip(x[0], y[0]):
         cells = row[row != PAD].tolist()
         assert apply(Intent("scaledp"), cells) == out[: len(cells)].tolist()
     for bad in (["shift", "fill"], ["shift", "recolour", "warp"], ["shift", "recolour", "shift"]):
         with pytest.raises(ConfigError, match="must be distinct, include shift and recolour"):
             build_task("arc1d", {**TINY_TASK, "rules": bad})
+    with pytest.raises(ConfigError, match="longer than every row of rule denoise"):
+        build_task("arc1d", {**TINY_TASK, "rules": ["shift", "recolour", "denoise"], "min_length": 34})
 
 
 def test_real_check_covers_the_families_of_the_task_rules(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import torch
 from test_arc1d import Oracle, arc_run  # noqa: F401  (arc_run: a fixture, a tiny trained arc1d run)
 
 from metagnn.cli import main
+from metagnn.errors import ConfigError
 from metagnn.tasks.arc1d.families import FAMILIES
 from metagnn.tasks.arc1d.neural import NeuralSolver
 from metagnn.tasks.arc1d.symbolic import solve
@@ -158,10 +159,12 @@ def test_a_run_solves_a_task_from_its_train_pairs(
     assert main(["examples", str(arc_run), "--out", str(enc), "--steps", "5", "--pairs", "3", "--draws", "1"]) == 0
     out = tmp_path / "solved"
     args = ["solve", str(tmp_path / "tasks"), "--out", str(out), "--solver", str(arc_run), "--no-progress"]
-    assert main([*args, "--encoder", str(enc / "encoder.safetensors")]) == 0
+    assert main([*args, "--encoder", str(enc / "encoder.safetensors"), "--candidates", "3"]) == 0
     predicted = json.loads((out / "1d_move_2p" / "1d_move_2p_0.json").read_text())["test"][0]
     assert predicted["input"] == [test[0][0]] and len(predicted["output"][0]) == len(test[0][0])
-    assert json.loads((out / "results.json").read_text())["solver"] == str(arc_run)
+    results = json.loads((out / "results.json").read_text())
+    assert results["solver"] == str(arc_run) and results["candidates"] == 3
+    assert results["per_task"][0]["programs_tried"] in (1, 2, 3)
 
     solver = NeuralSolver(arc_run, enc / "encoder.safetensors")
     solver.model = Oracle(solver.task)
@@ -188,5 +191,8 @@ def test_a_run_solver_needs_its_encoder(
     assert "needs --encoder" in capsys.readouterr().err
     assert main([*args, "--solver", "symbollic"]) == 2
     assert "neither 'symbolic' nor a run folder" in capsys.readouterr().err
-    assert main([*args, "--encoder", str(tmp_path / "e.safetensors")]) == 2
-    assert "not the symbolic solver" in capsys.readouterr().err
+    for extra in (["--encoder", str(tmp_path / "e.safetensors")], ["--candidates", "1"]):
+        assert main([*args, *extra]) == 2
+        assert "not the symbolic solver" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="candidates must be at least 1"):
+        NeuralSolver(arc_run, tmp_path / "e.safetensors", candidates=0)

@@ -60,7 +60,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     root, files = task_files(Path(args.path), out)
     solve = symbolic_solve
     if args.solver == "symbolic":
-        if args.encoder or args.candidates != 1:
+        if args.encoder or args.candidates is not None:
             raise ConfigError("--encoder and --candidates go with a run folder as --solver, not the symbolic solver")
     elif not Path(args.solver).is_dir():
         raise ConfigError(f"--solver {args.solver!r}: neither 'symbolic' nor a run folder")
@@ -69,7 +69,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     else:
         from metagnn.tasks.arc1d.neural import NeuralSolver
 
-        solve = NeuralSolver(args.solver, args.encoder, args.device, args.candidates)
+        solve = NeuralSolver(args.solver, args.encoder, args.device, args.candidates or 1)
     rows: list[dict[str, Any]] = []
     malformed = 0
     t0 = time.perf_counter()
@@ -100,7 +100,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     per_family = {f: {"tasks": len(c), "correct": sum(c) / len(c)} for f, c in sorted(by_family.items())}
     summary = {
         "solver": args.solver,
-        "candidates": args.candidates,
+        "candidates": getattr(solve, "candidates", None),  # intents tried at most per task (a run's solver)
         "time_limit_s": args.time_limit,
         "tasks": len(rows),
         "malformed": malformed,
@@ -142,9 +142,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--solver", default="symbolic", help="symbolic (default), or an arc1d run folder")
     p.add_argument("--encoder", help="with a run folder: the intent encoder metagnn examples fitted for it")
     p.add_argument("--device", default=None)
-    p.add_argument("--candidates", type=whole_number(1, 1000), default=1,
-                   help="with a run folder: intents tried, the estimate first, then the nearest known ones; the "
-                   "first whose program maps the train pairs right answers")  # fmt: skip
+    p.add_argument("--candidates", type=whole_number(1, 1000), default=None,
+                   help="with a run folder: intents tried (default 1), the estimate first, then the nearest known "
+                   "ones; the first whose program maps the train pairs right answers")  # fmt: skip
     p.add_argument("--time-limit", type=positive_seconds, default=10.0, help="seconds of search per task")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_solve)

@@ -144,7 +144,8 @@ def _forward_input(intent: Intent, rng: random.Random, length: int) -> Row | Non
 
 
 def sample_pair(intent: Intent, rng: random.Random, width: int = 36, min_length: int = 7) -> tuple[Row, Row]:
-    """One ``(input, output)`` pair of ``intent`` on a row of random length in ``min_length..width``.
+    """One ``(input, output)`` pair of ``intent`` on a row of random length in ``min_length..width`` (for a
+    family rule, up to the family's longest row).
 
     The rule is always defined on the input. For an inverse intent (other than shift, which is
     sampled directly), the input is the forward rule's output on a sampled forward input.

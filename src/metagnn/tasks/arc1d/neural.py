@@ -45,7 +45,7 @@ class NeuralSolver:
         self.encoder = load_encoder(encoder, self.task)[0].to(self.device)
         self.keys = [i.key for i in all_intents(self.task.cfg.rules)]
         self.known = self.task.intent_features(self.keys).to(self.device)
-        self.candidates = candidates
+        self.candidates = min(candidates, len(self.keys) + 1)  # the estimate and every known intent at most
 
     @torch.no_grad()
     def __call__(self, train: Sequence[Pair], tests: Sequence[Row], time_limit: float | None = None) -> Solution:
@@ -56,7 +56,7 @@ class NeuralSolver:
         x = encode_rows([p[0] for p in train], width)[None]
         y = encode_rows([p[1] for p in train], width, fill=IGNORE)[None]
         u = estimate(self.encoder, self.task, self.task.pair_features(x, y).to(self.device))
-        near = (self.known - u).square().sum(-1).argsort()[: self.candidates - 1].tolist()
+        near = (self.known - u).square().sum(-1).argsort(stable=True)[: self.candidates - 1].tolist()
         tries = torch.cat([u, self.known[near]])  # (C, F): the estimate, then the nearest known intents
         names = [self._nearest(u), *(self.keys[j] for j in near)]
         rows = torch.cat([x[0], encode_rows(list(tests), width)]).to(self.device)

@@ -27,9 +27,11 @@ from metagnn.errors import ConfigError, IntentError
 from metagnn.intent import AxisRelation, IntentContract
 from metagnn.registry import TASKS
 from metagnn.targets import TargetSpec, build_target
+from metagnn.tasks.arc1d.families import FAMILIES
 from metagnn.tasks.arc1d.generator import sample_pair
 from metagnn.tasks.arc1d.rules import (
     ALL_RULES,
+    FAMILY_RULES,
     N_COLOURS,
     RULES,
     Intent,
@@ -96,6 +98,13 @@ class Arc1D(Task):
                 f"arc1d: rules {cfg.rules} must be distinct, include shift and recolour, and come from "
                 f"{', '.join(ALL_RULES)}"
             )
+        for rule in set(cfg.rules) & set(FAMILY_RULES):
+            family = FAMILIES[FAMILY_RULES[rule]]
+            if cfg.min_length > family.max_length:
+                raise ConfigError(
+                    f"arc1d: min_length {cfg.min_length} is longer than every row of rule {rule} ({family.name}: at "
+                    f"most {family.max_length} cells)"
+                )
         n = len(cfg.rules)  # features: one-hot rule (n), direction, k / 9, s / 4, four sinusoids of k
         recolour = {"feature": n + 1, "gate": cfg.rules.index("recolour"), "private": (n + 1, *range(n + 3, n + 7))}
         shift = {"feature": n + 2, "gate": cfg.rules.index("shift"), "private": (n + 2,)}
@@ -140,6 +149,8 @@ class Arc1D(Task):
         rows = []
         for key in intents:
             rule, direction, k = parse_intent(key)
+            if rule not in self.cfg.rules:
+                raise IntentError(f"arc1d: intent {key!r} uses a rule outside this task's rules")
             sign = 1.0 if direction == "forward" else -1.0
             onehot = [float(rule == r) for r in self.cfg.rules]
             if k is None:
