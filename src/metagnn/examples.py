@@ -16,7 +16,6 @@ models read the same estimates.
 
 from __future__ import annotations
 
-import json
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -119,10 +118,10 @@ def load_encoder(path: Path | str, task: Task) -> tuple[SetEncoder, dict[str, An
     """The encoder saved at ``path``; a one-line error unless it was fitted on ``task`` with the same config."""
     tensors, meta = ckpt.load_tensors(path)
     try:  # with today's defaults filled in, as a run's config is
-        saved = _json(asdict(from_dict(type(task.cfg), meta.get("task_config"), where=str(path))))
+        saved = from_dict(type(task.cfg), meta.get("task_config"), where=str(path))
     except ConfigError:
         saved = None
-    if meta.get("task") != task.name or saved != _json(asdict(task.cfg)):
+    if meta.get("task") != task.name or saved != task.cfg:
         raise CheckpointError(f"{path}: an intent encoder fitted on another task or other splits than this run's")
     try:
         cfg = from_dict(EncoderConfig, meta["config"], where=f"{path}: encoder config")
@@ -131,10 +130,6 @@ def load_encoder(path: Path | str, task: Task) -> tuple[SetEncoder, dict[str, An
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: not an intent encoder ({type(e).__name__})") from None
     return encoder.eval(), meta
-
-
-def _json(data: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(data))
 
 
 def demonstration_generator(task: Task, intent: Intent, draw: int) -> torch.Generator:

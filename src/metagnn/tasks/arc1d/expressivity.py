@@ -18,15 +18,44 @@ import json
 import math
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from metagnn.targets import TargetSpec, build_target, run
+from metagnn.targets import TargetSpec, run
 from metagnn.tasks.arc1d.families import FAMILIES, Family, FitError, Pair
-from metagnn.tasks.arc1d.rules import N_COLOURS, all_intents
-from metagnn.tasks.arc1d.task import IGNORE, PAD, Arc1D, Arc1DConfig, encode_rows
+from metagnn.tasks.arc1d.rules import all_intents
+from metagnn.tasks.arc1d.task import Arc1D, Arc1DConfig, cell_loss, encode_pairs, row_target, rows_right
+
+
+def fit_theta(
+    spec: TargetSpec,
+    batch: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+    steps: int,
+    lr: float,
+    gen: torch.Generator,
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], float]:
+    """Optimise one weight set of ``spec`` (AdamW, cosine decay from ``lr``) on ``steps`` batches ``(x, y)``
+    of rows under :func:`~metagnn.tasks.arc1d.task.cell_loss`; returns the fitted program ``x -> logits``
+    (no gradient) and the last step's loss."""
+    theta = {k: v.clone().requires_grad_(True) for k, v in spec.init_theta(gen).items()}
+    opt = torch.optim.AdamW(theta.values(), lr=lr, weight_decay=0.0)
+
+    def program(x: torch.Tensor) -> torch.Tensor:
+        return run(spec, {k: v[None] for k, v in theta.items()}, x)
+
+    loss = torch.tensor(float("nan"))
+    for step in range(steps):
+        for g in opt.param_groups:  # cosine decay
+            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+        x, y = batch()
+        loss = cell_loss(program(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return torch.no_grad()(program), float(loss.detach())
 
 
 def fit_directly(
@@ -34,39 +63,11 @@ def fit_directly(
 ) -> dict[str, Any]:
     """Optimise one weight set of ``task.spec`` on ``intent``; returns test accuracy, final loss and seconds."""
     gen = torch.Generator().manual_seed(seed)
-    theta = {k: v.clone().requires_grad_(True) for k, v in task.spec.init_theta(gen).items()}
-    opt = torch.optim.AdamW(theta.values(), lr=lr, weight_decay=0.0)
     start = time.perf_counter()
-    loss = torch.tensor(float("nan"))
-    for step in range(steps):
-        for g in opt.param_groups:  # cosine decay
-            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-        x, y = task.sample([intent], batch, gen)
-        loss = task.loss(run(task.spec, {k: v[None] for k, v in theta.items()}, x), y, [intent])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        x, y = task.test_set(intent)
-        out = run(task.spec, {k: v[None] for k, v in theta.items()}, x[None])
-        acc = float(task.correct(out, y[None], [intent]).float().mean())
-    return {
-        "intent": intent,
-        "accuracy": acc,
-        "loss": float(loss.detach()),
-        "seconds": round(time.perf_counter() - start, 1),
-    }
-
-
-def family_target(width: int, **target: Any) -> TargetSpec:
-    """The 1D-ARC target ``S`` (a per-cell, non-causal Transformer) on rows of ``width`` cells."""
-    return build_target("transformer", vocab=N_COLOURS + 1, n_ctx=width, n_classes=N_COLOURS, readout="all",
-                        causal=False, **{"n_layers": 2, **target})  # fmt: skip
-
-
-def family_rows(pairs: list[Pair], width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pairs -> ``x (1, N, width)`` tokens and ``y (1, N, width)`` colours (``-1`` beyond each row)."""
-    return encode_rows([p[0] for p in pairs], width, PAD)[None], encode_rows([p[1] for p in pairs], width, IGNORE)[None]
+    program, loss = fit_theta(task.spec, lambda: task.sample([intent], batch, gen), steps, lr, gen)
+    x, y = task.test_set(intent)
+    acc = float(rows_right(program(x[None]), y[None]).float().mean())
+    return {"intent": intent, "accuracy": acc, "loss": loss, "seconds": round(time.perf_counter() - start, 1)}
 
 
 def fit_family(
@@ -86,34 +87,19 @@ def fit_family(
     gen = torch.Generator().manual_seed(seed)
     params = family.sample_params(rng) if family.sample_params is not None else None
     width = family.max_length
-    spec = family_target(width, **target)
-    theta = {k: v.clone().requires_grad_(True) for k, v in spec.init_theta(gen).items()}
-    opt = torch.optim.AdamW(theta.values(), lr=lr, weight_decay=0.0)
+    spec = row_target(width, **target)
 
     def draw(n: int) -> list[Pair]:
         return [family.generate(rng, rng.randint(family.min_length, width), params) for _ in range(n)]
 
-    def logits(x: torch.Tensor) -> torch.Tensor:
-        return run(spec, {k: v[None] for k, v in theta.items()}, x)
+    def exact(pairs: list[Pair]) -> float:
+        x, y = encode_pairs(pairs, width)
+        return float(rows_right(program(x[None]), y[None]).float().mean())
 
     start = time.perf_counter()
-    loss = torch.tensor(float("nan"))
-    for step in range(steps):
-        for g in opt.param_groups:  # cosine decay
-            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-        x, y = family_rows(draw(batch), width)
-        loss = torch.nn.functional.cross_entropy(logits(x).flatten(0, -2), y.flatten(), ignore_index=IGNORE)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    @torch.no_grad()
-    def exact(pairs: list[Pair]) -> float:
-        x, y = family_rows(pairs, width)
-        return float(((logits(x).argmax(-1) == y) | (y == IGNORE)).all(-1).float().mean())
-
+    program, loss = fit_theta(spec, lambda: tuple(t[None] for t in encode_pairs(draw(batch), width)), steps, lr, gen)
     result = {"family": family.name, "width": width, "parameters": spec.num_parameters,
-              "generated": exact(draw(test_pairs)), "loss": float(loss.detach()),
+              "generated": exact(draw(test_pairs)), "loss": loss,
               "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
     if real:
         same = [pairs for train, pairs in real if not family.needs_fit or _fitted(family, train) == params]

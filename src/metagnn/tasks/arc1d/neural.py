@@ -20,7 +20,7 @@ from metagnn.errors import ConfigError
 from metagnn.examples import estimate, load_encoder
 from metagnn.tasks.arc1d.rules import Row, all_intents
 from metagnn.tasks.arc1d.symbolic import Pair, Solution
-from metagnn.tasks.arc1d.task import IGNORE, encode_rows
+from metagnn.tasks.arc1d.task import encode_pairs, encode_rows
 from metagnn.train import load_run
 
 
@@ -53,13 +53,13 @@ class NeuralSolver:
         width = self.task.cfg.width
         if any(len(r) > width for r in [*tests, *(x for x, _ in train)]):  # rows the target cannot hold
             return Solution(None, [None] * len(tests), time.perf_counter() - t0, 0)
-        x = encode_rows([p[0] for p in train], width)[None]
-        y = encode_rows([p[1] for p in train], width, fill=IGNORE)[None]
-        u = estimate(self.encoder, self.task, self.task.pair_features(x, y).to(self.device))
-        near = (self.known - u).square().sum(-1).argsort(stable=True)[: self.candidates - 1].tolist()
+        x, y = encode_pairs(train, width)
+        u = estimate(self.encoder, self.task, self.task.pair_features(x[None], y[None]).to(self.device))
+        order = (self.known - u).square().sum(-1).argsort(stable=True).tolist()
+        near = order[: self.candidates - 1]
         tries = torch.cat([u, self.known[near]])  # (C, F): the estimate, then the nearest known intents
-        names = [self._nearest(u), *(self.keys[j] for j in near)]
-        rows = torch.cat([x[0], encode_rows(list(tests), width)]).to(self.device)
+        names = [self.keys[j] for j in [order[0], *near]]  # the estimate is named by its nearest intent
+        rows = torch.cat([x, encode_rows(list(tests), width)]).to(self.device)
         out = self.model(tries, rows[None].expand(len(tries), -1, -1)).argmax(-1).cpu()
         lengths = [len(r) for r in [*(p[0] for p in train), *tests]]
         for c in range(len(tries)):
@@ -69,6 +69,3 @@ class NeuralSolver:
                                 c + 1)  # fmt: skip
         predicted = [out[0, i, :n].tolist() for i, n in enumerate(lengths)]
         return Solution(None, predicted[len(train) :], time.perf_counter() - t0, len(tries))
-
-    def _nearest(self, u: torch.Tensor) -> str:
-        return self.keys[int((self.known - u).square().sum(-1).argmin())]

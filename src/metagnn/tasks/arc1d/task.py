@@ -73,6 +73,29 @@ def encode_rows(rows: Sequence[Sequence[int]], width: int, fill: int = PAD) -> T
     return out
 
 
+def encode_pairs(pairs: Sequence[tuple[Row, Row]], width: int) -> tuple[Tensor, Tensor]:
+    """``(input, output)`` rows -> ``x (N, width)`` tokens (``PAD`` beyond a row) and ``y (N, width)`` colours
+    (``IGNORE`` beyond a row)."""
+    return encode_rows([p[0] for p in pairs], width), encode_rows([p[1] for p in pairs], width, fill=IGNORE)
+
+
+def row_target(width: int, **target: Any) -> TargetSpec:
+    """The 1D-ARC target ``S``: a non-causal Transformer with a per-cell readout on rows of ``width`` cells
+    (2 layers unless ``target`` says otherwise)."""
+    target = {"n_layers": 2, **target, "readout": "all", "causal": False}
+    return build_target("transformer", vocab=N_COLOURS + 1, n_ctx=width, n_classes=N_COLOURS, **target)
+
+
+def cell_loss(out: Tensor, y: Tensor) -> Tensor:
+    """Cross-entropy over the unpadded cells; ``out (..., width, 10)``, ``y (..., width)``."""
+    return F.cross_entropy(out.flatten(0, -2), y.flatten(), ignore_index=IGNORE)
+
+
+def rows_right(out: Tensor, y: Tensor) -> Tensor:
+    """Exact match over every unpadded cell of each row, bool ``y.shape[:-1]``."""
+    return ((out.argmax(-1) == y) | (y == IGNORE)).all(-1)
+
+
 @TASKS.register("arc1d")
 class Arc1D(Task):
     name = "arc1d"
@@ -121,8 +144,7 @@ class Arc1D(Task):
         fixed = sorted({"vocab", "n_ctx", "n_classes", "readout", "causal", "intent_dim"} & set(cfg.target))
         if fixed:
             raise ConfigError(f"arc1d: the target's {', '.join(fixed)} follow from the task and may not be set")
-        target = {"n_layers": 2, **cfg.target, "readout": "all", "causal": False}
-        self._spec = build_target("transformer", vocab=N_COLOURS + 1, n_ctx=cfg.width, n_classes=N_COLOURS, **target)
+        self._spec = row_target(cfg.width, **cfg.target)
         self._tests: dict[str, tuple[Tensor, Tensor]] = {}
 
     # --- intents -------------------------------------------------------------------------
@@ -169,11 +191,6 @@ class Arc1D(Task):
     def spec(self) -> TargetSpec:
         return self._spec
 
-    def _examples(self, pairs: Sequence[tuple[Row, Row]]) -> tuple[Tensor, Tensor]:
-        x = encode_rows([p[0] for p in pairs], self.cfg.width)
-        y = encode_rows([p[1] for p in pairs], self.cfg.width, fill=IGNORE)
-        return x, y
-
     def _pairs(self, key: str, n: int, rng: random.Random) -> list[tuple[Row, Row]]:
         intent = parse_intent(key)
         return [sample_pair(intent, rng, self.cfg.width, self.cfg.min_length) for _ in range(n)]
@@ -181,7 +198,7 @@ class Arc1D(Task):
     def sample(self, intents: Sequence[str], n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
         """Fresh rows: ``x (B, n, width)`` tokens, ``y (B, n, width)`` colours (``-1`` on padding)."""
         rng = random.Random(int(torch.randint(2**62, (1,), generator=generator)))
-        xs, ys = zip(*(self._examples(self._pairs(key, n, rng)) for key in intents), strict=True)
+        xs, ys = zip(*(encode_pairs(self._pairs(key, n, rng), self.cfg.width) for key in intents), strict=True)
         return torch.stack(xs), torch.stack(ys)
 
     def pair_features(self, x: Tensor, y: Tensor) -> Tensor:
@@ -195,13 +212,13 @@ class Arc1D(Task):
         if key not in self._tests:
             index = [i.key for i in all_intents(ALL_RULES)].index(key)  # the default rules' intents come first
             rng = random.Random(self.cfg.split_seed * 1009 + 7919 * (index + 1))
-            self._tests[key] = self._examples(self._pairs(key, self.cfg.test_examples, rng))
+            self._tests[key] = encode_pairs(self._pairs(key, self.cfg.test_examples, rng), self.cfg.width)
         return self._tests[key]
 
     # --- metric --------------------------------------------------------------------------
     def loss(self, out: Tensor, y: Tensor, intents: Sequence[str]) -> Tensor:
         """Cross-entropy over the unpadded cells; ``out (B, N, width, 10)``, ``y (B, N, width)``."""
-        return F.cross_entropy(out.flatten(0, -2), y.flatten(), ignore_index=IGNORE)
+        return cell_loss(out, y)
 
     def loss_terms(self, y: Tensor) -> int:
         """The unpadded cells: rows differ in length, so shards of a batch differ in their count."""
@@ -209,7 +226,7 @@ class Arc1D(Task):
 
     def correct(self, out: Tensor, y: Tensor, intents: Sequence[str]) -> Tensor:
         """Exact match over every unpadded cell of the row, bool ``(B, N)``."""
-        return ((out.argmax(-1) == y) | (y == IGNORE)).all(-1)
+        return rows_right(out, y)
 
     def chance(self, intent: str) -> float:
         """Exact-match rate of copying the input row (the trivial program), on the intent's test rows."""
