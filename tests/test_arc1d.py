@@ -17,11 +17,14 @@ from metagnn.models import build_model
 from metagnn.targets import build_target, permute, permute_fixed_axis
 from metagnn.tasks import build_task
 from metagnn.tasks.arc1d.generator import sample_pair
-from metagnn.tasks.arc1d.real import load_tasks, real_check
+from metagnn.tasks.arc1d.real import family_intents, load_tasks, real_check, task_intent
 from metagnn.tasks.arc1d.rules import (
     ALL_RULES,
+    COLOUR_RULES,
     FAMILY_INTENTS,
     FAMILY_RULE_INTENTS,
+    FAMILY_RULES,
+    RULES,
     Intent,
     RuleUndefined,
     all_intents,
@@ -582,7 +585,7 @@ def test_a_task_uses_the_rules_its_config_lists() -> None:
         default.check_intent("denoise")
     with pytest.raises(IntentError, match="outside this task's rules"):
         default.intent_features(["denoise"])
-    wide = build_task("arc1d", {**TINY_TASK, "rules": list(ALL_RULES), "train": [*TRAIN, "denoise", "scaledp"]})
+    wide = build_task("arc1d", {**TINY_TASK, "rules": [*RULES, *FAMILY_RULES], "train": [*TRAIN, "denoise", "scaledp"]})
     assert wide.intent_dim == 18 and [a.feature for a in wide.contract.axes] == [12, 13]
     u = wide.intent_features(["denoise", "recolour-7", "shift-inverse-3"])
     assert u[0, ALL_RULES.index("denoise")] == 1 and u[0, :11].sum() == 1
@@ -611,3 +614,61 @@ def test_real_check_covers_the_families_of_the_task_rules(tmp_path: Path) -> Non
     assert result["per_family"]["denoising_1c"]["tasks_solved"] == 1.0
     with pytest.raises(DataError, match="no task of a family with an intent"):
         real_check(Oracle(build_task("arc1d", TINY_TASK)), build_task("arc1d", TINY_TASK), tmp_path)
+
+
+# --- the colour rules: a task's colours are the intent's k ---------------------------------------------
+@needs_data
+@pytest.mark.parametrize("rule", sorted(COLOUR_RULES))
+def test_colour_rules_with_the_train_pairs_colours_reproduce_every_real_pair(rule: str) -> None:
+    family = COLOUR_RULES[rule][0]
+    tasks = [t for t in load_tasks(DATA) if t.family == family]
+    assert len(tasks) == 35
+    for t in tasks:
+        intent = task_intent(family_intents(ALL_RULES)[family], t)
+        assert intent is not None and intent.rule == rule and parse_intent(intent.key) == intent
+        assert [apply(intent, x) for x, _ in t.pairs] == [y for _, y in t.pairs], t.name
+
+
+def test_colour_rules_as_intents_keys_features_and_rows() -> None:
+    """Keys list the colours; the intents enumerate the distinct colour tuples; the features put colour role r
+    at ``n + 7 + 2r`` with its gate, the contract relates each role to the classes, and the rows follow the rule."""
+    assert parse_intent("bysize-1-8-5") == Intent("bysize", "forward", (1, 8, 5))
+    assert parse_intent("parity-8-1").key == "parity-8-1" and Intent("longest", k=(7,)).key == "longest-7"
+    counts = {rule: sum(i.rule == rule for i in all_intents(ALL_RULES)) for rule in COLOUR_RULES}
+    assert counts == {"longest": 9, "bysize": 504, "parity": 72}
+    for bad, needle in (("bysize-1-1-5", "3 distinct colours"), ("longest-0", "1 distinct colour in"),
+                        ("parity-1-2-3", "2 distinct colours"), ("bysize-inverse-1-2-3", "no inverse"),
+                        ("parity-1-x", "cannot read")):  # fmt: skip
+        with pytest.raises(IntentError, match=needle):
+            parse_intent(bad)
+    rules = [*RULES, *COLOUR_RULES]
+    task = build_task("arc1d", {**TINY_TASK, "rules": rules, "train": [*TRAIN, "bysize-1-8-5", "longest-7"]})
+    n = len(rules)
+    assert task.intent_dim == n + 13 and task.contract.node_sets == ("classes", "positions")
+    assert [a.feature for a in task.contract.on("classes")] == [n + 1, n + 7, n + 9, n + 11]
+    u = task.intent_features(["bysize-1-8-5", "parity-8-1", "longest-7", "recolour-3"])
+    torch.testing.assert_close(u[:, n + 7 :] * 9, torch.tensor([[1.0, 9, 8, 9, 5, 9], [8, 9, 1, 9, 0, 0],
+                                                                  [7, 9, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]]))  # fmt: skip
+    marked = task.contract.features("classes", u, 10)  # (B, 10 classes, 2 per relation)
+    for b, colours in enumerate([(1, 8, 5), (8, 1), (7,)]):
+        for r, c in enumerate(colours):
+            assert ((marked[b, :, 2 + 2 * r] == 0) & (marked[b, :, 3 + 2 * r] == 1)).nonzero().flatten().tolist() == [c]
+    x, y = task.sample(["bysize-1-8-5"], 30, torch.Generator().manual_seed(0))
+    for row, out in zip(x[0], y[0]):
+        cells = row[row != PAD].tolist()
+        assert apply(Intent("bysize", k=(1, 8, 5)), cells) == out[: len(cells)].tolist()
+        assert set(out[: len(cells)].tolist()) <= {0, 1, 8, 5}
+    assert task.check_intent("parity-8-1") == "parity-8-1"
+    with pytest.raises(IntentError, match="outside this task's rules"):
+        build_task("arc1d", TINY_TASK).check_intent("longest-7")
+
+
+def test_real_check_reads_each_task_colours_from_its_train_pairs(tmp_path: Path) -> None:
+    rng = random.Random(0)
+    for i, colours in enumerate([(1, 8, 5), (2, 3, 4)]):
+        pairs = [sample_pair(Intent("bysize", k=colours), rng, width=30) for _ in range(4)]
+        write_task(tmp_path, "recolor_cnt", i, pairs)
+    task = build_task("arc1d", {**TINY_TASK, "rules": [*RULES, "bysize"], "train": [*TRAIN, "bysize-1-8-5"]})
+    result = real_check(Oracle(task), task, tmp_path)
+    assert result["per_family"]["recolor_cnt"]["intent"] == "bysize-<task colours>"
+    assert result["per_family"]["recolor_cnt"]["tasks_solved"] == 1.0

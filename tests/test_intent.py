@@ -43,7 +43,7 @@ def test_a_relation_must_fit_the_target_and_the_intent_features(relation: AxisRe
         (lambda: AxisRelation("input", "position", 0, span=3), "span is for a modulus only"),
         (lambda: IntentContract(code=False), "needs at least one axis relation"),
         (lambda: AxisRelation("input", "position", 0, scale=0.0), "scale must be finite and non-zero"),
-        (lambda: IntentContract((AxisRelation("input", "position", 0),) * 2), "one node set has two relations"),
+        (lambda: IntentContract((AxisRelation("input", "position", 0),) * 2), "has two ungated relations"),
     ],
 )
 def test_malformed_declarations_are_refused_with_one_line(make, needle: str) -> None:
@@ -127,10 +127,10 @@ def test_direct_reads_the_same_members_as_the_task_numbers_them() -> None:
     ctx = model.net_spec.node_set("positions").size  # 37: the intent token and 36 cells
     for intent, s in (("shift-forward-2", 2), ("shift-inverse-3", -3)):
         u = task.intent_features([intent])
-        offsets = model.member_inputs(task.contract.relation("offsets"), u, 2 * ctx - 1)[0]
+        offsets = model.member_inputs("offsets", u, 2 * ctx - 1)[0]
         marked = ((offsets[:, 0] == 0) & (offsets[:, 1] == 1)).nonzero().flatten().tolist()
         assert [m - (ctx - 1) for m in marked] == [-s]  # member m of Direct's offsets is j - i = m - 36
-        positions = model.member_inputs(task.contract.relation("positions"), u, ctx)[0]
+        positions = model.member_inputs("positions", u, ctx)[0]
         assert positions[0].abs().sum() == 0 and positions[1, :2].tolist() == [-s, 1.0]  # cell 0 is member 1
     plain = build_model("direct", task.spec, task.intent_dim, {"d_intent": 8, "intent_axes": False}, task.contract)
     assert not plain.terms and len(model.terms) == 3  # W_pos, W_U, rel_bias

@@ -158,8 +158,12 @@ class IntentContract:
             raise SpecError(
                 "intent contract: code=False needs at least one axis relation (the intent would not reach the model)"
             )
-        if len({a.node_set for a in self.axes}) < len(self.axes):
-            raise SpecError(f"intent contract: one node set has two relations: {[a.node_set for a in self.axes]}")
+        for n in self.node_sets:
+            if sum(a.gate is None for a in self.on(n)) > 1:
+                raise SpecError(
+                    f"intent contract: node set {n!r} has two ungated relations (a member has one smooth code); "
+                    "several relations on one node set must be gated, all but one at most"
+                )
 
     def check(self, spec: TargetSpec, intent_dim: int) -> IntentContract:
         """Raise :class:`SpecError` unless every relation fits ``spec``; returns ``self``."""
@@ -189,7 +193,34 @@ class IntentContract:
         return u
 
     def relation(self, node_set: str) -> AxisRelation | None:
+        """The first relation on ``node_set``, or None."""
         return next((a for a in self.axes if a.node_set == node_set), None)
+
+    # What a member of a related node set is relative to the intent: the models read these, per node set.
+    # A node set may hold several gated relations (1D-ARC's colour-table rules give each output colour a
+    # role: member i is the colour of role r where ``i - c_r`` is 0 and role r's gate is open); their
+    # features are concatenated, in the order of ``axes``.
+    @property
+    def node_sets(self) -> tuple[str, ...]:
+        """The related node sets, each once, in the order of their first relation."""
+        return tuple(dict.fromkeys(a.node_set for a in self.axes))
+
+    def on(self, node_set: str) -> tuple[AxisRelation, ...]:
+        """Every relation on ``node_set``, in the order of ``axes``."""
+        return tuple(a for a in self.axes if a.node_set == node_set)
+
+    def width(self, node_set: str) -> int:
+        """Features per member of ``node_set`` (see :meth:`features`)."""
+        return sum(a.width for a in self.on(node_set))
+
+    def features(self, node_set: str, u: Tensor, size: int) -> Tensor:
+        """What member ``i < size`` of ``node_set`` is for each intent: every relation's
+        :meth:`AxisRelation.features`, concatenated, ``(B, size, width)``."""
+        return torch.cat([a.features(u, size) for a in self.on(node_set)], dim=-1)
+
+    def code_value(self, node_set: str, u: Tensor, size: int) -> Tensor | None:
+        """The value a member's smooth code is evaluated at (the one ungated relation's), or None."""
+        return next((v for a in self.on(node_set) if (v := a.code_value(u, size)) is not None), None)
 
 
 NO_CONTRACT = IntentContract()

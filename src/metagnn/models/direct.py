@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from metagnn.errors import ConfigError
-from metagnn.intent import NO_CONTRACT, AxisRelation, IntentContract
+from metagnn.intent import NO_CONTRACT, IntentContract
 from metagnn.models.base import Model, mlp
 from metagnn.models.tied import key
 from metagnn.registry import MODELS
@@ -60,42 +60,42 @@ class Direct(Model):
         )
         # Drawn from torch's global RNG, which the training loop seeds with the run's seed.
         self.net = SynthesizedNetwork(self.net_spec, self.net_spec.init_theta())
-        # (relation, parameter, axis of the parameter that the relation's node set is) per related parameter.
+        # (related node set, parameter, axis of the parameter that the node set is) per related parameter.
         # Direct's network may put the intent in front as one more position (a Transformer): its positions
         # and attention offsets then hold the task's members shifted by one, with extra members at the ends.
-        self.terms: list[tuple[AxisRelation, str, int]] = []
+        self.terms: list[tuple[str, str, int]] = []
         self.axis_terms = nn.ModuleDict()
         generator = torch.Generator().manual_seed(0)
-        for a in self.contract.axes:
+        for node_set in self.contract.node_sets:
             half = cfg.pe_dim // 2
             omega = 2 * math.pi * 4.0 * torch.rand(half, generator=generator, dtype=torch.float64)
             self.register_buffer(
-                f"code__{key(a.node_set)}",
+                f"code__{key(node_set)}",
                 torch.stack([omega, 2 * math.pi * torch.rand(half, generator=generator, dtype=torch.float64)]).float(),
             )
             for p in self.net_spec.params:
-                if a.node_set not in p.nodes:
+                if node_set not in p.nodes:
                     continue
                 shape = self.net_spec.shape(p)
-                axis = p.nodes.index(a.node_set) * (len(self.net_spec.node_set(p.nodes[0]).axes))
+                axis = p.nodes.index(node_set) * (len(self.net_spec.node_set(p.nodes[0]).axes))
                 other = math.prod(shape) // shape[axis]
-                self.terms.append((a, p.name, axis))
-                term = mlp(a.width + cfg.pe_dim, cfg.d_axis, other)
+                self.terms.append((node_set, p.name, axis))
+                term = mlp(self.contract.width(node_set) + cfg.pe_dim, cfg.d_axis, other)
                 nn.init.zeros_(term[-1].weight)  # starts as the plain network
                 nn.init.zeros_(term[-1].bias)
                 self.axis_terms[key(p.name)] = term
 
-    def member_inputs(self, a: AxisRelation, u: Tensor, size: int) -> Tensor:
-        """What each member of ``a``'s axis in Direct's network is, per intent: its features and a smooth code,
+    def member_inputs(self, node_set: str, u: Tensor, size: int) -> Tensor:
+        """What each member of a related node set in Direct's network is, per intent: its features and a smooth code,
         as the task's spec numbers the members, ``(B, size, w)``; members the task's axis does not have
         (the intent token's position, the offsets that reach it) get zeros."""
-        n = self.spec.node_set(a.node_set).size
-        value = a.code_value(u, n)
+        n = self.spec.node_set(node_set).size
+        value = self.contract.code_value(node_set, u, n)
         if value is None:
             value = torch.arange(n, device=u.device, dtype=u.dtype)[None].expand(len(u), -1) / max(n - 1, 1)
-        omega, phase = getattr(self, f"code__{key(a.node_set)}")
+        omega, phase = getattr(self, f"code__{key(node_set)}")
         angle = value[..., None] * omega + phase
-        inputs = torch.cat([a.features(u, n), angle.cos(), angle.sin()], dim=-1)
+        inputs = torch.cat([self.contract.features(node_set, u, n), angle.cos(), angle.sin()], dim=-1)
         lead = 0 if size == n else 1  # an intent token in front: member m of the task's axis is member m + 1
         return torch.nn.functional.pad(inputs, (0, 0, lead, size - n - lead))
 
@@ -106,9 +106,9 @@ class Direct(Model):
             return self.net(x.flatten(0, 1), z.repeat_interleave(n, dim=0)).unflatten(0, (b, n))
         shared = dict(self.net.named_parameters())
         batched = {}
-        for a, name, axis in self.terms:
+        for node_set, name, axis in self.terms:
             shape = self.net_spec.shape(name)
-            delta = self.axis_terms[key(name)](self.member_inputs(a, u, shape[axis]))  # (B, size, other)
+            delta = self.axis_terms[key(name)](self.member_inputs(node_set, u, shape[axis]))  # (B, size, other)
             rest = [s for i, s in enumerate(shape) if i != axis]
             delta = delta.reshape(b, shape[axis], *rest).movedim(1, axis + 1)
             batched[name] = batched.get(name, shared[name]) + delta

@@ -374,14 +374,14 @@ class TiedHypernetwork(Hypernetwork):
         # Per related axis: a ReLU MLP of what each member is relative to the intent (a step at any
         # offset is two units), and the frequencies of its smooth code at those relative values.
         self.axis_encoders = nn.ModuleDict(
-            {key(a.node_set): mlp(a.width, cfg.d_node, cfg.d_node) for a in self.contract.axes}
+            {key(n): mlp(self.contract.width(n), cfg.d_node, cfg.d_node) for n in self.contract.node_sets}
         )
         generator = torch.Generator().manual_seed(cfg.pe_seed + 2)
-        for a in self.contract.axes:
+        for n in self.contract.node_sets:
             half = cfg.pe_dim // 2
             omega = 2 * math.pi * cfg.pe_max_cycles * torch.rand(half, generator=generator, dtype=torch.float64)
             phase = 2 * math.pi * torch.rand(half, generator=generator, dtype=torch.float64)
-            self.register_buffer(f"rpe__{key(a.node_set)}", torch.stack([omega, phase]).float())
+            self.register_buffer(f"rpe__{key(n)}", torch.stack([omega, phase]).float())
 
     def neural_graph(self, spec: TargetSpec) -> NeuralGraph:
         c = self.cfg
@@ -429,16 +429,16 @@ class TiedHypernetwork(Hypernetwork):
     def encode(self, u: Tensor) -> dict[str, Tensor]:
         """Initial node states ``{node set: (B, n, d_node)}``; the intent contract is read here and only here."""
         pe = self.positional_encodings()
-        for a in self.contract.axes:  # members coded relative to the intent, per intent
-            value = a.code_value(u, pe[a.node_set].shape[0])
+        for n in self.contract.node_sets:  # members coded relative to the intent, per intent
+            value = self.contract.code_value(n, u, pe[n].shape[0])
             if value is not None:
-                omega, phase = getattr(self, f"rpe__{key(a.node_set)}")
+                omega, phase = getattr(self, f"rpe__{key(n)}")
                 angle = value[..., None] * omega + phase
-                pe[a.node_set] = torch.cat([angle.cos(), angle.sin()], dim=-1)
+                pe[n] = torch.cat([angle.cos(), angle.sin()], dim=-1)
         nodes = self.encoders(self.intent(self.contract.intent_code(u)), pe)
-        for a in self.contract.axes:
-            h = nodes[a.node_set]
-            nodes[a.node_set] = h + self.axis_encoders[key(a.node_set)](a.features(u, h.shape[1]))
+        for n in self.contract.node_sets:
+            h = nodes[n]
+            nodes[n] = h + self.axis_encoders[key(n)](self.contract.features(n, u, h.shape[1]))
         return nodes
 
     def synthesize(self, u: Tensor) -> Theta:

@@ -401,7 +401,9 @@ class Family:
     """One 1D-ARC family: its rule (or ``apply`` + ``fit``), its input sampler and its real row lengths.
 
     ``rule`` is set for the families whose rule needs no parameters; the others have
-    ``apply(row, params)``, ``fit(train_pairs) -> params`` and ``sample_params(rng)``.
+    ``apply(row, params)``, ``fit(train_pairs) -> params`` and ``sample_params(rng)``, and
+    ``colours(params)`` / ``from_colours(colours)`` between their parameters and the tuple of task colours
+    that an intent of :data:`~metagnn.tasks.arc1d.rules.COLOUR_RULES` carries as its ``k``.
     """
 
     name: str
@@ -413,10 +415,29 @@ class Family:
     apply: Callable[[Sequence[int], Any], Row] | None = None
     fit: Callable[[Sequence[Pair]], Any] | None = None
     sample_params: Callable[[random.Random], Any] | None = None
+    colours: Callable[[Any], tuple[int, ...]] | None = None
+    from_colours: Callable[[tuple[int, ...]], Any] | None = None
 
     @property
     def needs_fit(self) -> bool:
         return self.fit is not None
+
+    def intent_rule(self, k: tuple[int, ...] | None = None) -> Callable[[Sequence[int]], Row]:
+        """The ``row -> row`` rule of the intent whose ``k`` is ``k`` (the task's colours, families with a fit)."""
+        if self.rule is not None:
+            return self.rule
+        assert self.apply is not None and self.from_colours is not None and k is not None
+        params, apply = self.from_colours(k), self.apply
+        return lambda row: apply(row, params)
+
+    def task_colours(self, train_pairs: Sequence[Pair]) -> tuple[int, ...]:
+        """The task colours that ``train_pairs`` show, in the order of the intent's ``k``; :class:`FitError`
+        if the pairs do not show every one."""
+        assert self.fit is not None and self.colours is not None
+        try:
+            return self.colours(self.fit(train_pairs))
+        except KeyError:
+            raise FitError(f"{self.name}: the pairs do not show every colour of the task") from None
 
     def task_rule(self, train_pairs: Sequence[Pair] = ()) -> Callable[[Sequence[int]], Row]:
         """The ``row -> row`` rule of one task, fitted on its ``train_pairs`` if the family needs fitting."""
@@ -512,6 +533,8 @@ FAMILIES: dict[str, Family] = {
             apply=recolour_longest,
             fit=fit_longest_colour,
             sample_params=_colour,
+            colours=lambda colour: (colour,),
+            from_colours=lambda ks: ks[0],
         ),
         Family(
             "recolor_cnt",
@@ -522,6 +545,8 @@ FAMILIES: dict[str, Family] = {
             apply=recolour_by_size,
             fit=fit_size_colours,
             sample_params=_sample_size_colours,
+            colours=lambda table: (table[1], table[2], table[3]),
+            from_colours=lambda ks: dict(zip((1, 2, 3), ks)),
         ),
         Family(
             "recolor_oe",
@@ -532,6 +557,8 @@ FAMILIES: dict[str, Family] = {
             apply=recolour_by_parity,
             fit=fit_parity_colours,
             sample_params=_sample_parity_colours,
+            colours=lambda table: (table[1], table[0]),
+            from_colours=lambda ks: dict(zip((1, 0), ks)),
         ),
         Family(
             "scale_dp",

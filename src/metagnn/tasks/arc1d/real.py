@@ -5,7 +5,7 @@ A folder of 1D-ARC tasks (any folder in the benchmark's format, searched recursi
 (for files lying directly in the given folder, the file name without its ``_<number>`` suffix).
 Families with an intent among the task's rules (:func:`family_intents`) are *expressible*:
 all pairs of each of their tasks, train and test, go through the program synthesized for that
-intent. Inexpressible families count as unsolved. Figures are pooled over pairs (pair accuracy)
+intent (for a family of a colour rule, the intent of each task's colours, read from its train pairs). Inexpressible families count as unsolved. Figures are pooled over pairs (pair accuracy)
 and over tasks (share of tasks with every pair right).
 """
 
@@ -22,22 +22,47 @@ import torch
 from tqdm import tqdm
 
 from metagnn.errors import DataError
-from metagnn.tasks.arc1d.rules import FAMILY_INTENTS, FAMILY_RULE_INTENTS, N_COLOURS, RULES, Intent, Row
+from metagnn.tasks.arc1d.families import FAMILIES, FitError
+from metagnn.tasks.arc1d.rules import (
+    COLOUR_RULES,
+    FAMILY_INTENTS,
+    FAMILY_RULE_INTENTS,
+    N_COLOURS,
+    RULES,
+    Intent,
+    Row,
+)
 from metagnn.tasks.arc1d.task import Arc1D, encode_rows
 
 
 def family_intents(rules: Sequence[str] = RULES) -> dict[str, Intent]:
-    """Real family -> the intent whose rule is the family's, for the families ``rules`` cover."""
-    return {f: i for f, i in {**FAMILY_INTENTS, **FAMILY_RULE_INTENTS}.items() if i.rule in rules}
+    """Real family -> the intent whose rule is the family's, for the families ``rules`` cover; for a colour
+    rule's family, an intent whose ``k`` is None (each task fixes its colours: :func:`task_intent`)."""
+    colour = {family: Intent(rule) for rule, (family, _) in COLOUR_RULES.items()}
+    return {f: i for f, i in {**FAMILY_INTENTS, **FAMILY_RULE_INTENTS, **colour}.items() if i.rule in rules}
+
+
+def task_intent(intent: Intent, task: ArcTask) -> Intent | None:
+    """The intent of one real task of ``intent``'s family: ``intent`` itself, or for a colour rule the colours
+    that the task's train pairs show (None if they do not show them all)."""
+    if intent.rule not in COLOUR_RULES:
+        return intent
+    family = FAMILIES[COLOUR_RULES[intent.rule][0]]
+    try:
+        return Intent(intent.rule, "forward", family.task_colours(task.pairs[: task.n_train]))
+    except FitError:
+        return None
 
 
 @dataclass(frozen=True)
 class ArcTask:
-    """One 1D-ARC task file: its family, name and every ``(input, output)`` row pair (train then test)."""
+    """One 1D-ARC task file: its family, name and every ``(input, output)`` row pair (``n_train`` train pairs,
+    then the test pairs)."""
 
     family: str
     name: str
     pairs: tuple[tuple[Row, Row], ...]
+    n_train: int
 
 
 def family_of(path: Path, root: Path) -> str:
@@ -148,13 +173,14 @@ def load_tasks(
     files = task_paths(root)
     tasks = []
     for path in files:
-        pairs = parse_task(read_task_file(path), str(path))
+        data = read_task_file(path)
+        pairs = parse_task(data, str(path))
         family = family_of(path, root)
         if width is not None and family in covered:
             longest = max(len(x) for x, _ in pairs)
             if longest > width:
                 raise DataError(f"{path}: a row of {longest} cells is too long for the target's {width} positions")
-        tasks.append(ArcTask(family, path.stem, tuple(pairs)))
+        tasks.append(ArcTask(family, path.stem, tuple(pairs), len(data["train"])))
     return tasks
 
 
@@ -188,17 +214,23 @@ def real_check(
         row: dict[str, Any] = {"intent": None, "pairs": n_pairs, "tasks": len(members)}
         right_pairs, solved = 0, 0
         if family in covered:
-            key = covered[family].key
-            row["intent"] = key
-            pairs = [p for t in members for p in t.pairs]
-            u = task.intent_features([key]).to(device)
-            ok = []
-            for at in range(0, len(pairs), REAL_BATCH):  # memory bounded by the batch, not by the folder
-                chunk = pairs[at : at + REAL_BATCH]
-                x = encode_rows([p[0] for p in chunk], task.cfg.width).to(device)
-                y = encode_rows([p[1] for p in chunk], task.cfg.width, fill=-1).to(device)
-                ok += task.correct(model(u, x[None]), y[None], [key])[0].cpu().tolist()
-                bar.update(len(chunk))
+            intent = covered[family]
+            row["intent"] = f"{intent.rule}-<task colours>" if intent.rule in COLOUR_RULES else intent.key
+            keys = [(i.key if (i := task_intent(intent, t)) is not None else None) for t in members]
+            pairs = [(key, p) for key, t in zip(keys, members) for p in t.pairs]
+            ok = [False] * len(pairs)
+            for key in dict.fromkeys(k for k in keys if k is not None):  # one program per intent
+                at_key = [i for i, (k, _) in enumerate(pairs) if k == key]
+                u = task.intent_features([key]).to(device)
+                for at in range(0, len(at_key), REAL_BATCH):  # memory bounded by the batch, not by the folder
+                    chunk = [pairs[i][1] for i in at_key[at : at + REAL_BATCH]]
+                    x = encode_rows([p[0] for p in chunk], task.cfg.width).to(device)
+                    y = encode_rows([p[1] for p in chunk], task.cfg.width, fill=-1).to(device)
+                    right = task.correct(model(u, x[None]), y[None], [key])[0].cpu().tolist()
+                    for i, r in zip(at_key[at : at + REAL_BATCH], right):
+                        ok[i] = r
+                    bar.update(len(chunk))
+            bar.update(sum(k is None for k, _ in pairs))
             right_pairs = sum(ok)
             at = 0
             for t in members:

@@ -15,14 +15,18 @@ rule does not have: ``shift-forward-3``, ``shift-inverse-1``, ``fill-forward``, 
 Besides these six rules (:data:`RULES`, the arc1d task's default vocabulary), five rules of other real
 families are intents too (:data:`FAMILY_RULES`, forward only and without ``k``): ``denoise``
 (denoising_1c), ``majority`` (denoising_mc), ``movedp`` (move_dp), ``move2dp`` (move_2p_dp) and
-``scaledp`` (scale_dp), the rules of :mod:`metagnn.tasks.arc1d.families`. A task trains on them only when its
-config lists them among its rules.
+``scaledp`` (scale_dp), the rules of :mod:`metagnn.tasks.arc1d.families`. Three more paint objects in
+colours that a task fixes (:data:`COLOUR_RULES`): their ``k`` is the tuple of those colours, distinct, and
+the key lists them: ``longest-7`` (recolor_cmp: the largest objects become 7), ``bysize-1-8-5``
+(recolor_cnt: objects of size 1, 2, 3 become 1, 8, 5), ``parity-8-1`` (recolor_oe: odd sizes 8, even 1).
+A task trains on these rules only when its config lists them among its rules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
+from itertools import permutations
+from typing import Any, NamedTuple
 
 from metagnn.errors import IntentError
 
@@ -32,7 +36,9 @@ RULES = ("shift", "fill", "mirror", "pcopy", "flip", "recolour")
 # Real families' rules as intents (rule name -> family of metagnn.tasks.arc1d.families).
 FAMILY_RULES = {"denoise": "denoising_1c", "majority": "denoising_mc", "movedp": "move_dp",
                 "move2dp": "move_2p_dp", "scaledp": "scale_dp"}  # fmt: skip
-ALL_RULES = (*RULES, *FAMILY_RULES)
+# Real families whose rule paints objects in colours that each task fixes: rule -> (family, number of colours).
+COLOUR_RULES = {"longest": ("recolor_cmp", 1), "bysize": ("recolor_cnt", 3), "parity": ("recolor_oe", 2)}
+ALL_RULES = (*RULES, *FAMILY_RULES, *COLOUR_RULES)
 DIRECTIONS = ("forward", "inverse")
 SHIFT_K = range(1, 5)
 RECOLOUR_K = range(1, 10)
@@ -48,11 +54,12 @@ class RuleUndefined(ValueError):
 
 
 class Intent(NamedTuple):
-    """A 1D-ARC intent: ``rule``, ``direction`` (``forward`` / ``inverse``) and ``k`` (``None`` if unused)."""
+    """A 1D-ARC intent: ``rule``, ``direction`` (``forward`` / ``inverse``) and ``k`` (``None`` if unused; the
+    tuple of the task's colours for a rule of :data:`COLOUR_RULES`)."""
 
     rule: str
     direction: str = "forward"
-    k: int | None = None
+    k: Any = None  # int, tuple[int, ...] (COLOUR_RULES) or None
 
     @property
     def key(self) -> str:
@@ -61,6 +68,8 @@ class Intent(NamedTuple):
             return self.rule
         if self.rule == "recolour":
             return f"recolour-{self.k}"
+        if self.rule in COLOUR_RULES:
+            return "-".join([self.rule, *map(str, self.k or ())])
         return "-".join([self.rule, self.direction, *([str(self.k)] if self.k is not None else [])])
 
 
@@ -70,7 +79,10 @@ def all_intents(rules: Sequence[str] = RULES) -> list[Intent]:
     out += [Intent(r, d) for r in ("fill", "mirror", "pcopy") if r in rules for d in DIRECTIONS]
     out += [Intent("flip")] if "flip" in rules else []
     out += [Intent("recolour", "forward", k) for k in RECOLOUR_K] if "recolour" in rules else []
-    return out + [Intent(r) for r in FAMILY_RULES if r in rules]
+    out += [Intent(r) for r in FAMILY_RULES if r in rules]
+    for rule, (_, n) in COLOUR_RULES.items():  # 9, 504 and 72 intents
+        out += [Intent(rule, "forward", ks) for ks in permutations(RECOLOUR_K, n)] if rule in rules else []
+    return out
 
 
 def check_intent(intent: Intent) -> Intent:
@@ -82,6 +94,12 @@ def check_intent(intent: Intent) -> Intent:
         raise IntentError(f"arc1d: direction must be forward or inverse, got {direction!r}")
     if direction == "inverse" and rule not in INVERTIBLE:
         raise IntentError(f"arc1d: rule {rule} has no inverse intent (inverse exists for {', '.join(INVERTIBLE)})")
+    if rule in COLOUR_RULES:
+        n = COLOUR_RULES[rule][1]
+        ks = tuple(k) if isinstance(k, (tuple, list)) else ()
+        if len(ks) != n or len(set(ks)) != n or not all(type(c) is int and c in RECOLOUR_K for c in ks):
+            raise IntentError(f"arc1d: {rule} needs {n} distinct colour{'s' * (n > 1)} in 1..9, got {k!r}")
+        return Intent(rule, direction, ks)
     if rule in WITH_K:
         ks = WITH_K[rule]
         if isinstance(k, bool) or not isinstance(k, int) or k not in ks:
@@ -97,7 +115,7 @@ def parse_intent(text: str) -> Intent:
     The direction may be left out (``forward``); ``flip-forward`` and ``recolour-forward-7`` are
     accepted too. Raises :class:`IntentError` with the accepted forms.
     """
-    form = "expected rule[-forward|-inverse][-k], e.g. shift-inverse-3, fill-forward, recolour-7, flip"
+    form = "expected rule[-forward|-inverse][-k], e.g. shift-inverse-3, fill-forward, recolour-7, flip, bysize-1-8-5"
     if not isinstance(text, str):
         raise IntentError(f"arc1d: intent {text!r} is not text; {form}")
     parts = text.strip().lower().split("-")
@@ -105,12 +123,14 @@ def parse_intent(text: str) -> Intent:
     if rule not in ALL_RULES:
         raise IntentError(f"arc1d: unknown rule {rule!r} in intent {text!r}; {form}")
     direction = parts.pop(0) if parts and parts[0] in DIRECTIONS else "forward"
-    k: int | None = None
-    if parts:
-        try:
+    k: Any = None
+    try:
+        if rule in COLOUR_RULES:
+            k, parts = tuple(int(c) for c in parts), []
+        elif parts:
             k = int(parts.pop(0))
-        except ValueError:
-            raise IntentError(f"arc1d: cannot read intent {text!r}; {form}") from None
+    except ValueError:
+        raise IntentError(f"arc1d: cannot read intent {text!r}; {form}") from None
     if parts or not rule:
         raise IntentError(f"arc1d: cannot read intent {text!r}; {form}")
     try:
@@ -284,13 +304,16 @@ def apply(intent: Intent, row: Sequence[int]) -> Row:
     if rule == "recolour":
         assert k is not None
         return recolour(row, k)
-    if rule in FAMILY_RULES:
+    if rule in FAMILY_RULES or rule in COLOUR_RULES:
         from metagnn.tasks.arc1d.families import FAMILIES  # (families builds on this module)
 
-        rule_of = FAMILIES[FAMILY_RULES[rule]].rule
-        assert rule_of is not None
-        return rule_of(row)
+        return FAMILIES[family_of_rule(rule)].intent_rule(k)(row)
     raise IntentError(f"arc1d: unknown rule {rule!r}")
+
+
+def family_of_rule(rule: str) -> str:
+    """The real family whose rule ``rule`` is (a rule of :data:`FAMILY_RULES` or :data:`COLOUR_RULES`)."""
+    return FAMILY_RULES[rule] if rule in FAMILY_RULES else COLOUR_RULES[rule][0]
 
 
 def inverse_of(intent: Intent) -> Intent | None:

@@ -31,6 +31,7 @@ from metagnn.tasks.arc1d.families import FAMILIES
 from metagnn.tasks.arc1d.generator import sample_pair
 from metagnn.tasks.arc1d.rules import (
     ALL_RULES,
+    COLOUR_RULES,
     FAMILY_RULES,
     N_COLOURS,
     RULES,
@@ -38,11 +39,13 @@ from metagnn.tasks.arc1d.rules import (
     Row,
     all_intents,
     check_intent,
+    family_of_rule,
     parse_intent,
 )
 from metagnn.tasks.base import Task
 
 PAD = N_COLOURS  # padding token beyond a row's end
+ROLES = 3  # colour roles of the intent features of a task with a colour rule (the most colours a rule takes)
 IGNORE = -1  # target value of padded cells (skipped by the loss and the metric)
 VAL = ["shift-inverse-1", "recolour-4"]
 OOD = ["shift-inverse-3", "shift-forward-4", "mirror-inverse", "pcopy-inverse", "recolour-7"]
@@ -61,7 +64,8 @@ class Arc1DConfig:
     split_seed: int = 0
     target: dict[str, Any] = field(default_factory=lambda: {"d_model": 32, "n_heads": 4, "d_mlp": 64, "n_layers": 2})
     # The rules the task's intents may use (the one-hot of the intent features runs over them): the six of
-    # SPEC 3 by default, and any of the real families' rules (metagnn.tasks.arc1d.rules.FAMILY_RULES).
+    # SPEC 3 by default, and any of the real families' rules (metagnn.tasks.arc1d.rules.FAMILY_RULES and
+    # COLOUR_RULES).
     rules: list[str] = field(default_factory=lambda: list(RULES))
 
 
@@ -121,8 +125,8 @@ class Arc1D(Task):
                 f"arc1d: rules {cfg.rules} must be distinct, include shift and recolour, and come from "
                 f"{', '.join(ALL_RULES)}"
             )
-        for rule in set(cfg.rules) & set(FAMILY_RULES):
-            family = FAMILIES[FAMILY_RULES[rule]]
+        for rule in set(cfg.rules) & {*FAMILY_RULES, *COLOUR_RULES}:
+            family = FAMILIES[family_of_rule(rule)]
             if cfg.min_length > family.max_length:
                 raise ConfigError(
                     f"arc1d: min_length {cfg.min_length} is longer than every row of rule {rule} ({family.name}: at "
@@ -135,6 +139,12 @@ class Arc1D(Task):
             AxisRelation("classes", "position", scale=9, **recolour),
             AxisRelation("positions", "position", scale=4, **shift),
         ]
+        # A colour rule's task colours are roles on the classes: role r's colour c_r / 9 and its gate (open
+        # when the rule has an r-th colour), features n + 7 + 2r and n + 8 + 2r; class i is role r's colour
+        # where i - c_r = 0 and the gate is open. Only a task with a colour rule has them.
+        self.roles = ROLES if set(cfg.rules) & set(COLOUR_RULES) else 0
+        axes += [AxisRelation("classes", "position", scale=9, feature=n + 7 + 2 * r, gate=n + 8 + 2 * r,
+                              private=(n + 7 + 2 * r,)) for r in range(self.roles)]  # fmt: skip
         if cfg.target.get("rel_bias") is True:
             axes.append(AxisRelation("offsets", "position", scale=-4, origin=cfg.width - 1, **shift))
         self.contract = IntentContract(tuple(axes))
@@ -167,7 +177,8 @@ class Arc1D(Task):
         """Per intent: one-hot rule (over the config's rules, 6 by default), direction (+1 / -1), ``k / 9``,
         signed shift ``+-k / 4``, and ``cos, sin`` of ``2 pi k / 9`` and ``4 pi k / 9`` (all 0 for rules without
         k; for shift all 0 but the signed shift, which reaches the model through the target's axes only).
-        Shape ``(B, len(rules) + 7)``: ``(B, 13)`` by default."""
+        Shape ``(B, len(rules) + 7)``: ``(B, 13)`` by default. A task with a colour rule adds, per colour role
+        (3), the colour ``c / 9`` and a gate (1 where the rule has that colour): ``(B, len(rules) + 13)``."""
         rows = []
         for key in intents:
             rule, direction, k = parse_intent(key)
@@ -175,7 +186,10 @@ class Arc1D(Task):
                 raise IntentError(f"arc1d: intent {key!r} uses a rule outside this task's rules")
             sign = 1.0 if direction == "forward" else -1.0
             onehot = [float(rule == r) for r in self.cfg.rules]
-            if k is None:
+            roles = [0.0] * (2 * self.roles)
+            if rule in COLOUR_RULES:
+                roles[: 2 * len(k)] = [v for c in k for v in (c / 9, 1.0)]
+            if k is None or rule in COLOUR_RULES:
                 kf = [0.0] * 6
             elif rule == "shift":  # s / 4 only, for the axes (private)
                 kf = [0.0, sign * k / 4, 0.0, 0.0, 0.0, 0.0]
@@ -183,7 +197,7 @@ class Arc1D(Task):
                 a = 2 * math.pi * k / 9
                 kf = [k / 9, sign * k / 4 if rule == "shift" else 0.0, math.cos(a), math.sin(a), math.cos(2 * a),
                       math.sin(2 * a)]  # fmt: skip
-            rows.append([*onehot, sign, *kf])
+            rows.append([*onehot, sign, *kf, *roles])
         return torch.tensor(rows, dtype=torch.float32)
 
     # --- data ----------------------------------------------------------------------------
