@@ -672,3 +672,21 @@ def test_real_check_reads_each_task_colours_from_its_train_pairs(tmp_path: Path)
     result = real_check(Oracle(task), task, tmp_path)
     assert result["per_family"]["recolor_cnt"]["intent"] == "bysize-<task colours>"
     assert result["per_family"]["recolor_cnt"]["tasks_solved"] == 1.0
+
+
+def test_with_a_colour_rule_each_rule_is_drawn_equally_often(tmp_path: Path) -> None:
+    """Many colour tuples of one rule must not crowd out the rules of one intent; the default task keeps the
+    uniform draw (None)."""
+    assert build_task("arc1d", TINY_TASK).train_weights() is None
+    bysize = [i.key for i in all_intents(["bysize"])][:20]
+    cfg = {**TINY_TASK, "rules": [*RULES, "bysize"], "train": [*TRAIN, *bysize]}
+    task = build_task("arc1d", cfg)
+    weights = task.train_weights()
+    rules = [parse_intent(k).rule for k in task.splits["train"]]
+    share = {r: float(sum(w for w, q in zip(weights, rules) if q == r) / weights.sum()) for r in set(rules)}
+    assert share == pytest.approx({r: 1 / 7 for r in set(rules)})
+    train(RunConfig("arc1d", cfg, "metagnn", TINY_METAGNN, {**TINY_TRAIN, "steps": 60, "eval_every": 60}, 0),
+          tmp_path, progress=False, log_batches=True)  # fmt: skip
+    lines = [json.loads(line) for line in (tmp_path / "batches.rank0.jsonl").read_text().splitlines()]
+    drawn = [parse_intent(k).rule for line in lines for k in line["intents"]]
+    assert len(drawn) == 120 and drawn.count("bysize") < 40  # 1/7 of the draws; uniform over intents: 20/43

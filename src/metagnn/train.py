@@ -358,6 +358,7 @@ def _train(
     state["world_size"] = world.size
     train_intents = task.splits["train"]
     k = min(cfg.intents_per_step, len(train_intents))
+    weights = task.train_weights()
     mine_i, mine_x = world.shard(k, cfg.examples_per_intent)
     net: torch.nn.Module = model
     if world.size > 1:
@@ -376,7 +377,10 @@ def _train(
     last_save = time.monotonic()
     try:
         for step in range(start, cfg.steps):
-            pick = torch.randperm(len(train_intents), generator=gen)[:k]
+            if weights is None:
+                pick = torch.randperm(len(train_intents), generator=gen)[:k]
+            else:
+                pick = torch.multinomial(weights, k, replacement=False, generator=gen)
             intents = [train_intents[i] for i in pick.tolist()]
             x, y = task.sample(intents, cfg.examples_per_intent, gen)  # the global batch, the same on every rank
             global_terms = task.loss_terms(y)

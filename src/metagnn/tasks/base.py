@@ -54,6 +54,11 @@ class Task:
     def intent_dim(self) -> int:
         return int(self.intent_features([self.splits["train"][0]]).shape[1])
 
+    def train_weights(self) -> Tensor | None:
+        """How often each train intent is drawn, relative to the others (``(len(train),)``), or None: every step
+        draws ``intents_per_step`` distinct train intents, uniformly (the default)."""
+        return None
+
     def split_of(self, intent: Intent) -> str | None:
         for s, members in self.splits.items():
             if intent in members:

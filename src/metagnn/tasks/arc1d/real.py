@@ -5,8 +5,9 @@ A folder of 1D-ARC tasks (any folder in the benchmark's format, searched recursi
 (for files lying directly in the given folder, the file name without its ``_<number>`` suffix).
 Families with an intent among the task's rules (:func:`family_intents`) are *expressible*:
 all pairs of each of their tasks, train and test, go through the program synthesized for that
-intent (for a family of a colour rule, the intent of each task's colours, read from its train pairs). Inexpressible families count as unsolved. Figures are pooled over pairs (pair accuracy)
-and over tasks (share of tasks with every pair right).
+intent (for a family of a colour rule, the intent of each task's colours, read from its train pairs).
+Inexpressible families count as unsolved. Figures are pooled over pairs (pair accuracy) and over tasks
+(share of tasks with every pair right).
 """
 
 from __future__ import annotations

@@ -200,6 +200,14 @@ class Arc1D(Task):
             rows.append([*onehot, sign, *kf, *roles])
         return torch.tensor(rows, dtype=torch.float32)
 
+    def train_weights(self) -> Tensor | None:
+        """With a colour rule, each rule is drawn equally often (a colour rule trains on many colour tuples,
+        which would otherwise crowd out the rules of one or two intents); otherwise None (uniform)."""
+        if not self.roles:
+            return None
+        rules = [parse_intent(key).rule for key in self.splits["train"]]
+        return torch.tensor([1.0 / rules.count(r) for r in rules], dtype=torch.float64)
+
     # --- data ----------------------------------------------------------------------------
     @property
     def spec(self) -> TargetSpec:
