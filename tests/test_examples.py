@@ -4,6 +4,7 @@ demonstrations, learns to place the intent from them, and the CLI scores runs wi
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from test_cli import config, run_dir  # noqa: F401  (fixtures: a tiny AddMod-p r
 
 from metagnn import checkpoint as ckpt
 from metagnn.cli import main
-from metagnn.errors import CheckpointError, IntentError
+from metagnn.errors import CheckpointError, ConfigError, IntentError
 from metagnn.examples import (
     EncoderConfig,
     SetEncoder,
@@ -41,6 +42,33 @@ def test_the_encoder_reads_a_set_in_any_order_and_of_any_size(gen: torch.Generat
         with pytest.raises(IntentError, match="demonstrations: expected") as info:
             encoder(bad)
         assert "\n" not in str(info.value)
+
+
+def test_a_convolutional_encoder_reads_rows_of_cells_the_same_wherever_they_happen(
+    gen: torch.Generator, tmp_path: Path
+) -> None:
+    """With a kernel, each demonstration is read as cells by convolutions pooled over the cells: the estimate is
+    invariant to the order of the demonstrations and to moving a pattern inside the row (away from its ends);
+    it needs a task whose demonstrations are rows, and it round-trips through its file."""
+    arc = build_task("arc1d", {"test_examples": 8})
+    cfg = EncoderConfig(hidden=16, kernel=5, layers=2)
+    encoder = SetEncoder(36 * 22, arc.intent_dim, cfg, arc.pair_cells)
+    rows = torch.zeros(2, 36, dtype=torch.long)  # two demonstrations: an object moved one cell right
+    rows[0, 10:14], rows[1, 16:18] = 3, 5
+    outs = rows.roll(1, 1)
+    x, y = torch.stack([rows, rows.roll(7, 1)]), torch.stack([outs, outs.roll(7, 1)])  # (2 intents, 2 pairs, 36)
+    pairs = arc.pair_features(x, y)
+    estimated = encoder(pairs)
+    torch.testing.assert_close(estimated[0], estimated[1])  # the same demonstrations, 7 cells to the right
+    torch.testing.assert_close(encoder(pairs.flip(1)), estimated)
+    assert not torch.allclose(encoder(arc.pair_features(x, x)), estimated)  # rows left as they are read otherwise
+    addmod = build_task("addmod", {})
+    with pytest.raises(ConfigError, match="needs demonstrations read as cells") as info:
+        SetEncoder(10, addmod.intent_dim, cfg, addmod.pair_cells)
+    assert "\n" not in str(info.value)
+    save_encoder(tmp_path / "enc.safetensors", encoder, {"config": asdict(cfg), "d_pair": 36 * 22,
+                 "intent_dim": arc.intent_dim, "cells": arc.pair_cells}, arc)  # fmt: skip
+    torch.testing.assert_close(load_encoder(tmp_path / "enc.safetensors", arc)[0](pairs), estimated)
 
 
 def test_snap_rounds_coordinates_to_whole_members_and_gates_to_zero_or_one() -> None:

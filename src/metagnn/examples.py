@@ -46,15 +46,33 @@ class EncoderConfig:
     max_pairs: int = field(default=32, metadata=bounds(1, 4096))  # each step shows 1..max_pairs per intent
     lr: float = field(default=1e-3, metadata=bounds(1e-7, 1.0))
     seed: int = field(default=0, metadata=bounds(0, 2**53))
+    # 0: each demonstration is read whole, by an MLP. k > 0 (tasks whose demonstrations are rows of cells,
+    # Task.pair_cells): by convolutions of width k over the cells, pooled over them (mean and max), so
+    # that what a demonstration shows is read the same wherever in the row it happens.
+    kernel: int = field(default=0, metadata=bounds(0, 63))
 
 
 class SetEncoder(nn.Module):
-    """Demonstrations ``(B, k, d)`` -> estimated intent features ``(B, F)``, invariant to their order."""
+    """Demonstrations ``(B, k, d)`` -> estimated intent features ``(B, F)``, invariant to their order.
 
-    def __init__(self, d_pair: int, intent_dim: int, cfg: EncoderConfig) -> None:
+    ``cells``: with ``cfg.kernel > 0``, each demonstration's ``d`` features are ``cells`` cells of ``d / cells``
+    channels, read by a convolution stack instead of the MLP."""
+
+    def __init__(self, d_pair: int, intent_dim: int, cfg: EncoderConfig, cells: int | None = None) -> None:
         super().__init__()
-        self.d_pair = d_pair
-        self.phi = mlp(d_pair, cfg.hidden, cfg.hidden, cfg.layers)
+        self.d_pair, self.cells = d_pair, cells
+        if cfg.kernel:
+            if not cells or d_pair % cells:
+                raise ConfigError(f"intent encoder: kernel {cfg.kernel} needs demonstrations read as cells; "
+                                  "this task's are not")  # fmt: skip
+            ch, pad = d_pair // cells, cfg.kernel // 2
+            convs: list[nn.Module] = []
+            for i in range(cfg.layers):
+                convs += [nn.Conv1d(ch if i == 0 else cfg.hidden, cfg.hidden, cfg.kernel, padding=pad), nn.ReLU()]
+            self.conv = nn.Sequential(*convs)
+            self.phi = mlp(2 * cfg.hidden, cfg.hidden, cfg.hidden, 2)
+        else:
+            self.phi = mlp(d_pair, cfg.hidden, cfg.hidden, cfg.layers)
         self.rho = mlp(2 * cfg.hidden, cfg.hidden, intent_dim, cfg.layers)
 
     def forward(self, pairs: Tensor) -> Tensor:
@@ -62,7 +80,12 @@ class SetEncoder(nn.Module):
             raise IntentError(
                 f"demonstrations: expected (intents, k >= 1, {self.d_pair}) pair features, got {tuple(pairs.shape)}"
             )
-        h = self.phi(pairs)
+        if hasattr(self, "conv"):  # (B, k, cells * ch) -> (B * k, ch, cells) -> pooled over the cells
+            assert self.cells is not None
+            c = self.conv(pairs.flatten(0, 1).unflatten(-1, (self.cells, -1)).transpose(1, 2))
+            h = self.phi(torch.cat([c.mean(-1), c.amax(-1)], -1)).unflatten(0, pairs.shape[:2])
+        else:
+            h = self.phi(pairs)
         return self.rho(torch.cat([h.mean(1), h.amax(1)], -1))
 
 
@@ -76,7 +99,7 @@ def fit_encoder(
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     d_pair = task.demonstrations(train[:1], 1, torch.Generator().manual_seed(0)).shape[-1]
-    encoder = SetEncoder(d_pair, task.intent_dim, cfg).to(device)
+    encoder = SetEncoder(d_pair, task.intent_dim, cfg, task.pair_cells).to(device)
     opt = torch.optim.AdamW(encoder.parameters(), lr=cfg.lr, weight_decay=0.0)
     schedule = TrainConfig(steps=cfg.steps, lr=cfg.lr, warmup=min(100, cfg.steps // 10))
     running = float("nan")
@@ -91,7 +114,9 @@ def fit_encoder(
         update(loss, opt, encoder.parameters(), 1.0)
         running = loss.item() if running != running else 0.98 * running + 0.02 * loss.item()
     encoder.eval()
-    return encoder, {"config": asdict(cfg), "loss": running, "d_pair": d_pair, "intent_dim": task.intent_dim}
+    record = {"config": asdict(cfg), "loss": running, "d_pair": d_pair, "intent_dim": task.intent_dim,
+              "cells": task.pair_cells}  # fmt: skip
+    return encoder, record
 
 
 def feature_loss(task: Task, estimated: Tensor, true: Tensor) -> Tensor:
@@ -125,7 +150,8 @@ def load_encoder(path: Path | str, task: Task) -> tuple[SetEncoder, dict[str, An
         raise CheckpointError(f"{path}: an intent encoder fitted on another task or other splits than this run's")
     try:
         cfg = from_dict(EncoderConfig, meta["config"], where=f"{path}: encoder config")
-        encoder = SetEncoder(int(meta["d_pair"]), int(meta["intent_dim"]), cfg)
+        cells = meta.get("cells")
+        encoder = SetEncoder(int(meta["d_pair"]), int(meta["intent_dim"]), cfg, None if cells is None else int(cells))
         encoder.load_state_dict(tensors)
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: not an intent encoder ({type(e).__name__})") from None

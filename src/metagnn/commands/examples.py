@@ -52,16 +52,17 @@ def cmd_examples(args: argparse.Namespace) -> int:
     encoder_path = Path(args.encoder) if args.encoder else out / ENCODER
     if args.encoder and not encoder_path.is_file():
         raise ConfigError(f"--encoder {encoder_path}: no such file (leave --encoder out to fit one in --out)")
-    cfg = from_dict(EncoderConfig, {"steps": args.steps, "seed": args.seed, "max_pairs": max(args.pairs)},
-                    where="encoder config")  # fmt: skip
+    cfg = from_dict(EncoderConfig, {"steps": args.steps, "seed": args.seed, "max_pairs": max(args.pairs),
+                                    "kernel": args.kernel, "hidden": args.hidden}, where="encoder config")  # fmt: skip
     t0 = time.perf_counter()
     if encoder_path.exists():
         encoder, record = load_encoder(encoder_path, task)
         fitted = from_dict(EncoderConfig, record["config"], where=str(encoder_path))
         if not args.encoder and fitted != cfg:
             raise ConfigError(
-                f"{encoder_path} was fitted with steps={fitted.steps}, seed={fitted.seed}, up to "
-                f"{fitted.max_pairs} pairs; pass those settings, or another --out to fit a new one"
+                f"{encoder_path} was fitted with steps={fitted.steps}, seed={fitted.seed}, hidden={fitted.hidden}, "
+                f"kernel={fitted.kernel}, up to {fitted.max_pairs} pairs; pass those settings, or another --out to "
+                "fit a new one"
             )
         print(f"reusing the intent encoder {encoder_path}", file=sys.stderr)
     else:
@@ -168,6 +169,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--draws", type=whole_number(1, 10**7), default=5, help="fixed draws per intent and count")
     p.add_argument("--steps", type=whole_number(1, 10**7), default=EncoderConfig.steps, help="encoder steps")
     p.add_argument("--seed", type=seed_value, default=0, help="the encoder's seed")
+    p.add_argument("--hidden", type=whole_number(1, 4096), default=EncoderConfig.hidden, help="the encoder's width")
+    p.add_argument("--kernel", type=whole_number(0, 63), default=EncoderConfig.kernel,
+                   help="0: the encoder reads each demonstration whole (an MLP); k > 0: by convolutions of width k "
+                   "over its cells (tasks whose demonstrations are rows, e.g. arc1d)")  # fmt: skip
     p.add_argument("--encoder", help=f"an encoder saved by this command (default: OUT/{ENCODER}, fitted if absent)")
     p.add_argument("--device", default=None)
     add_weights_argument(p)

@@ -70,6 +70,12 @@ class Task:
     def spec(self) -> TargetSpec:
         raise NotImplementedError
 
+    @property
+    def pair_cells(self) -> int | None:
+        """How many cells a demonstration's :meth:`pair_features` are laid out over (cell-major, the same
+        channels per cell), for an intent encoder that reads them as a row; None if they are no row."""
+        return None
+
     def pair_features(self, x: Tensor, y: Tensor) -> Tensor:
         """One vector per example ``(x, y)`` of :meth:`sample`, ``(B, n, d)``: how a demonstration of the
         intent reads to an intent encoder (:mod:`metagnn.examples`), the intent's value never among them."""

@@ -223,6 +223,10 @@ class Arc1D(Task):
         xs, ys = zip(*(encode_pairs(self._pairs(key, n, rng), self.cfg.width) for key in intents), strict=True)
         return torch.stack(xs), torch.stack(ys)
 
+    @property
+    def pair_cells(self) -> int:
+        return self.cfg.width
+
     def pair_features(self, x: Tensor, y: Tensor) -> Tensor:
         """Per cell, its input and output colour one-hot (padding the 11th), flattened: ``(B, n, width * 2 * 11)``."""
         y = y.masked_fill(y == IGNORE, PAD)
