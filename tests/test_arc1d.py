@@ -672,9 +672,26 @@ def test_real_check_reads_each_task_colours_from_its_train_pairs(tmp_path: Path)
     result = real_check(Oracle(task), task, tmp_path)
     assert result["per_family"]["recolor_cnt"]["intent"] == "bysize-<task colours>"
     assert result["per_family"]["recolor_cnt"]["tasks_solved"] == 1.0
+    # A task whose size-3 colour only its test pair shows, and one that paints sizes 1 and 2 alike: no intent
+    # (the colours come from the train pairs alone), unsolved, and the other tasks are still scored.
+    shown_late = [([0, 2, 0, 0], [0, 1, 0, 0]), ([2, 2, 0, 0], [8, 8, 0, 0]), ([0, 2, 0, 2], [0, 1, 0, 1]),
+                  ([2, 2, 2, 0], [5, 5, 5, 0])]  # fmt: skip
+    alike = [([0, 2, 0, 0], [0, 3, 0, 0]), ([2, 2, 0, 0], [3, 3, 0, 0]), ([2, 2, 2, 0], [5, 5, 5, 0]),
+             ([2, 0, 0, 0], [3, 0, 0, 0])]  # fmt: skip
+    write_task(tmp_path, "recolor_cnt", 2, shown_late)
+    write_task(tmp_path, "recolor_cnt", 3, alike)
+    tasks = {t.name: t for t in load_tasks(tmp_path)}
+    intent = family_intents(task.cfg.rules)["recolor_cnt"]
+    assert (
+        task_intent(intent, tasks["1d_recolor_cnt_2"]) is None
+        and task_intent(intent, tasks["1d_recolor_cnt_3"]) is None
+    )
+    assert task_intent(intent, tasks["1d_recolor_cnt_0"]) == Intent("bysize", k=(1, 8, 5))
+    result = real_check(Oracle(task), task, tmp_path)
+    assert result["per_family"]["recolor_cnt"]["tasks_solved"] == 0.5
 
 
-def test_with_a_colour_rule_each_rule_is_drawn_equally_often(tmp_path: Path) -> None:
+def test_with_a_colour_rule_the_rules_are_drawn_about_equally_often(tmp_path: Path, monkeypatch) -> None:
     """Many colour tuples of one rule must not crowd out the rules of one intent; the default task keeps the
     uniform draw (None)."""
     assert build_task("arc1d", TINY_TASK).train_weights() is None
@@ -689,4 +706,10 @@ def test_with_a_colour_rule_each_rule_is_drawn_equally_often(tmp_path: Path) -> 
           tmp_path, progress=False, log_batches=True)  # fmt: skip
     lines = [json.loads(line) for line in (tmp_path / "batches.rank0.jsonl").read_text().splitlines()]
     drawn = [parse_intent(k).rule for line in lines for k in line["intents"]]
-    assert len(drawn) == 120 and drawn.count("bysize") < 40  # 1/7 of the draws; uniform over intents: 20/43
+    assert len(drawn) == 120 and drawn.count("bysize") < 40  # about 1/7 of the draws; uniform over intents: 20/37
+    for bad, needle in ((torch.ones(3), "must be 37 finite weights"), (-torch.ones(37), "must be 37 finite weights"),
+                        (torch.eye(37)[0], "fewer than 2 train intents")):  # fmt: skip
+        monkeypatch.setattr(type(task), "train_weights", lambda self, bad=bad: bad)
+        with pytest.raises(ConfigError, match=needle) as info:
+            train(RunConfig("arc1d", cfg, "metagnn", TINY_METAGNN, TINY_TRAIN, 0), tmp_path / "bad", progress=False)
+        assert "\n" not in str(info.value)

@@ -66,6 +66,8 @@ def test_a_convolutional_encoder_reads_rows_of_cells_the_same_wherever_they_happ
     with pytest.raises(ConfigError, match="needs demonstrations read as cells") as info:
         SetEncoder(10, addmod.intent_dim, cfg, addmod.pair_cells)
     assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="kernel must be odd"):
+        SetEncoder(36 * 22, arc.intent_dim, EncoderConfig(hidden=16, kernel=4), arc.pair_cells)
     save_encoder(tmp_path / "enc.safetensors", encoder, {"config": asdict(cfg), "d_pair": 36 * 22,
                  "intent_dim": arc.intent_dim, "cells": arc.pair_cells}, arc)  # fmt: skip
     torch.testing.assert_close(load_encoder(tmp_path / "enc.safetensors", arc)[0](pairs), estimated)

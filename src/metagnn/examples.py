@@ -2,9 +2,10 @@
 
 A trained model reads intent features ``u``, functions of the intent's value (``p``, ``n``, a rule). Here
 the user shows demonstrations instead, ``(x, y)`` pairs of the wanted program, and never the value. A
-:class:`SetEncoder` (DeepSets: one MLP per demonstration, the mean and the maximum over the set, an MLP on
-the pooled code) maps 1..k demonstrations, in any order, to an estimate of ``u``; the task's intent
-contract rounds the estimate's coordinates to whole members (:meth:`metagnn.intent.IntentContract.snap`);
+:class:`SetEncoder` (DeepSets: one MLP per demonstration, or convolutions over its cells where the task's
+demonstrations are rows of cells, the mean and the maximum over the set, an MLP on the pooled code) maps
+1..k demonstrations, in any order, to an estimate of ``u``; the task's intent contract rounds the
+estimate's coordinates to whole members (:meth:`metagnn.intent.IntentContract.snap`);
 the same model then runs on it unchanged: Meta-GNN, Meta-gMLP and Meta-MLP synthesize a program from the
 demonstrations, Direct answers each query from the estimate.
 
@@ -46,9 +47,11 @@ class EncoderConfig:
     max_pairs: int = field(default=32, metadata=bounds(1, 4096))  # each step shows 1..max_pairs per intent
     lr: float = field(default=1e-3, metadata=bounds(1e-7, 1.0))
     seed: int = field(default=0, metadata=bounds(0, 2**53))
-    # 0: each demonstration is read whole, by an MLP. k > 0 (tasks whose demonstrations are rows of cells,
-    # Task.pair_cells): by convolutions of width k over the cells, pooled over them (mean and max), so
-    # that what a demonstration shows is read the same wherever in the row it happens.
+    # 0: each demonstration is read whole, by an MLP of `layers` layers. An odd k > 0 (tasks whose
+    # demonstrations are rows of cells, Task.pair_cells): by `layers` convolutions of width k over the cells,
+    # pooled over them (mean and max) and then a 2-layer MLP, so that what a demonstration shows is read the
+    # same wherever in the row it happens. The encoder is fitted on train intents drawn uniformly (not by the
+    # task's train_weights).
     kernel: int = field(default=0, metadata=bounds(0, 63))
 
 
@@ -65,6 +68,8 @@ class SetEncoder(nn.Module):
             if not cells or d_pair % cells:
                 raise ConfigError(f"intent encoder: kernel {cfg.kernel} needs demonstrations read as cells; "
                                   "this task's are not")  # fmt: skip
+            if cfg.kernel % 2 == 0:
+                raise ConfigError(f"intent encoder: kernel must be odd (centred on a cell), got {cfg.kernel}")
             ch, pad = d_pair // cells, cfg.kernel // 2
             convs: list[nn.Module] = []
             for i in range(cfg.layers):

@@ -18,8 +18,11 @@ intent reaches the model only through its axes, so an unseen intent is no new in
 members at offsets or ratios that may be new (the robust choice where the axes say everything, as for
 SumFirst-n and AddMod-p).
 
-The tied hypernetworks read a contract in one place, ``TiedHypernetwork.encode`` (through
-:meth:`AxisRelation.features`, :meth:`AxisRelation.code_value` and :meth:`IntentContract.intent_code`);
+A node set may hold several relations if at most one is ungated (1D-ARC's colour rules put up to four
+gated colours on the output classes); the models read each related node set's relations together, their
+features concatenated in the order of ``axes``, and the smooth code of its ungated one. The tied
+hypernetworks read a contract in one place, ``TiedHypernetwork.encode`` (through
+:meth:`IntentContract.features`, :meth:`IntentContract.code_value` and :meth:`IntentContract.intent_code`);
 Direct reads the same per-member information. A model built with ``intent_axes: false`` ignores the
 axes and reads the whole intent as a code (the ablation).
 """
@@ -161,8 +164,8 @@ class IntentContract:
         for n in self.node_sets:
             if sum(a.gate is None for a in self.on(n)) > 1:
                 raise SpecError(
-                    f"intent contract: node set {n!r} has two ungated relations (a member has one smooth code); "
-                    "several relations on one node set must be gated, all but one at most"
+                    f"intent contract: node set {n!r} has two ungated relations; at most one relation per node "
+                    "set may be ungated (a member has one smooth code)"
                 )
 
     def check(self, spec: TargetSpec, intent_dim: int) -> IntentContract:
@@ -193,7 +196,7 @@ class IntentContract:
         return u
 
     def relation(self, node_set: str) -> AxisRelation | None:
-        """The first relation on ``node_set``, or None."""
+        """The first relation on ``node_set``, or None (a node set may hold several: :meth:`on` gives them all)."""
         return next((a for a in self.axes if a.node_set == node_set), None)
 
     # What a member of a related node set is relative to the intent: the models read these, per node set.

@@ -359,6 +359,12 @@ def _train(
     train_intents = task.splits["train"]
     k = min(cfg.intents_per_step, len(train_intents))
     weights = task.train_weights()
+    if weights is not None:
+        weights = weights.detach().cpu().double()
+        if weights.shape != (len(train_intents),) or not bool(torch.isfinite(weights).all() and (weights >= 0).all()):
+            raise ConfigError(f"task {run.task}: train_weights must be {len(train_intents)} finite weights >= 0")
+        if int((weights > 0).sum()) < k:
+            raise ConfigError(f"task {run.task}: fewer than {k} train intents (intents_per_step) have a weight > 0")
     mine_i, mine_x = world.shard(k, cfg.examples_per_intent)
     net: torch.nn.Module = model
     if world.size > 1:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from metagnn.errors import IntentError
 from metagnn.tasks.arc1d.generator import _place
 from metagnn.tasks.arc1d.rules import PIVOT, Row, RuleUndefined, fill, flip, hollow, mirror, objects, pcopy, shift
 
@@ -422,22 +423,34 @@ class Family:
     def needs_fit(self) -> bool:
         return self.fit is not None
 
+    def params_of(self, k: tuple[int, ...] | None) -> Any:
+        """The parameters of the intent whose ``k`` is ``k`` (the task's colours): None for a family without
+        colours; :class:`~metagnn.errors.IntentError` if ``k`` does not name the colours of one that has them."""
+        if self.from_colours is None:
+            return None
+        if not isinstance(k, tuple) or len(k) != len(set(k)):
+            raise IntentError(f"{self.name}: an intent of this family needs the task's colours as k, got {k!r}")
+        return self.from_colours(k)
+
     def intent_rule(self, k: tuple[int, ...] | None = None) -> Callable[[Sequence[int]], Row]:
         """The ``row -> row`` rule of the intent whose ``k`` is ``k`` (the task's colours, families with a fit)."""
         if self.rule is not None:
             return self.rule
-        assert self.apply is not None and self.from_colours is not None and k is not None
-        params, apply = self.from_colours(k), self.apply
+        assert self.apply is not None
+        params, apply = self.params_of(k), self.apply
         return lambda row: apply(row, params)
 
     def task_colours(self, train_pairs: Sequence[Pair]) -> tuple[int, ...]:
         """The task colours that ``train_pairs`` show, in the order of the intent's ``k``; :class:`FitError`
-        if the pairs do not show every one."""
+        if the pairs do not show every one, or show one colour in two roles (no intent has it)."""
         assert self.fit is not None and self.colours is not None
         try:
-            return self.colours(self.fit(train_pairs))
+            colours = self.colours(self.fit(train_pairs))
         except KeyError:
             raise FitError(f"{self.name}: the pairs do not show every colour of the task") from None
+        if len(set(colours)) < len(colours):
+            raise FitError(f"{self.name}: the pairs paint two roles in one colour ({colours})")
+        return colours
 
     def task_rule(self, train_pairs: Sequence[Pair] = ()) -> Callable[[Sequence[int]], Row]:
         """The ``row -> row`` rule of one task, fitted on its ``train_pairs`` if the family needs fitting."""

@@ -12,16 +12,7 @@ from __future__ import annotations
 import random
 
 from metagnn.errors import ConfigError
-from metagnn.tasks.arc1d.rules import (
-    COLOUR_RULES,
-    FAMILY_RULES,
-    PIVOT,
-    Intent,
-    Row,
-    RuleUndefined,
-    apply,
-    family_of_rule,
-)
+from metagnn.tasks.arc1d.rules import FAMILY_OF_RULE, PIVOT, Intent, Row, RuleUndefined, apply
 
 MAX_TRIES = 100
 
@@ -159,13 +150,12 @@ def sample_pair(intent: Intent, rng: random.Random, width: int = 36, min_length:
     The rule is always defined on the input. For an inverse intent (other than shift, which is
     sampled directly), the input is the forward rule's output on a sampled forward input.
     """
-    if intent.rule in FAMILY_RULES or intent.rule in COLOUR_RULES:  # the family's own generator, on its rows
+    if intent.rule in FAMILY_OF_RULE:  # the family's own generator, on rows up to the family's longest
         from metagnn.tasks.arc1d.families import FAMILIES  # (families builds on this module)
 
-        family = FAMILIES[family_of_rule(intent.rule)]
-        longest = min(width, family.max_length)
-        params = family.from_colours(intent.k) if family.from_colours is not None else None
-        return family.generate(rng, rng.randint(max(min_length, family.min_length), longest), params)
+        family = FAMILIES[FAMILY_OF_RULE[intent.rule]]
+        length = rng.randint(max(min_length, family.min_length), min(width, family.max_length))
+        return family.generate(rng, length, family.params_of(intent.k))
     for _ in range(MAX_TRIES):
         length = rng.randint(min_length, width)
         if intent.direction == "inverse" and intent.rule != "shift":

@@ -27,6 +27,7 @@ from metagnn.tasks.arc1d.families import FAMILIES, FitError
 from metagnn.tasks.arc1d.rules import (
     COLOUR_RULES,
     FAMILY_INTENTS,
+    FAMILY_OF_RULE,
     FAMILY_RULE_INTENTS,
     N_COLOURS,
     RULES,
@@ -48,7 +49,7 @@ def task_intent(intent: Intent, task: ArcTask) -> Intent | None:
     that the task's train pairs show (None if they do not show them all)."""
     if intent.rule not in COLOUR_RULES:
         return intent
-    family = FAMILIES[COLOUR_RULES[intent.rule][0]]
+    family = FAMILIES[FAMILY_OF_RULE[intent.rule]]
     try:
         return Intent(intent.rule, "forward", family.task_colours(task.pairs[: task.n_train]))
     except FitError:

@@ -39,6 +39,8 @@ FAMILY_RULES = {"denoise": "denoising_1c", "majority": "denoising_mc", "movedp":
 # Real families whose rule paints objects in colours that each task fixes: rule -> (family, number of colours).
 COLOUR_RULES = {"longest": ("recolor_cmp", 1), "bysize": ("recolor_cnt", 3), "parity": ("recolor_oe", 2)}
 ALL_RULES = (*RULES, *FAMILY_RULES, *COLOUR_RULES)
+# Every rule that is a real family's own (FAMILY_RULES and COLOUR_RULES) -> that family.
+FAMILY_OF_RULE = {**FAMILY_RULES, **{rule: family for rule, (family, _) in COLOUR_RULES.items()}}
 DIRECTIONS = ("forward", "inverse")
 SHIFT_K = range(1, 5)
 RECOLOUR_K = range(1, 10)
@@ -304,16 +306,11 @@ def apply(intent: Intent, row: Sequence[int]) -> Row:
     if rule == "recolour":
         assert k is not None
         return recolour(row, k)
-    if rule in FAMILY_RULES or rule in COLOUR_RULES:
+    if rule in FAMILY_OF_RULE:
         from metagnn.tasks.arc1d.families import FAMILIES  # (families builds on this module)
 
-        return FAMILIES[family_of_rule(rule)].intent_rule(k)(row)
+        return FAMILIES[FAMILY_OF_RULE[rule]].intent_rule(k)(row)
     raise IntentError(f"arc1d: unknown rule {rule!r}")
-
-
-def family_of_rule(rule: str) -> str:
-    """The real family whose rule ``rule`` is (a rule of :data:`FAMILY_RULES` or :data:`COLOUR_RULES`)."""
-    return FAMILY_RULES[rule] if rule in FAMILY_RULES else COLOUR_RULES[rule][0]
 
 
 def inverse_of(intent: Intent) -> Intent | None:
