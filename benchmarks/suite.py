@@ -40,11 +40,12 @@ from typing import Any
 import torch
 
 from metagnn.models import Hypernetwork, build_model
+from metagnn.optim import build_optimizer, update
 from metagnn.registry import TASKS
 from metagnn.runtime import tune_allocator
 from metagnn.targets import SynthesizedNetwork, run
 from metagnn.tasks import build_task
-from metagnn.train import TrainConfig, build_optimizer, update
+from metagnn.train import TrainConfig
 
 MODELS = ("metagnn", "gmlp", "flat", "direct")
 HYPERNETWORKS = ("metagnn", "gmlp", "flat")
@@ -133,7 +134,7 @@ class TrainingStep:
         intents, u, x, y = self.batch()
         c0, t0 = time.process_time(), time.perf_counter()
         loss = self.loss(intents, u, x, y)
-        update(loss, self.opt, self.model.parameters(), TrainConfig.grad_clip)
+        update(loss, self.opt, TrainConfig.grad_clip)
         wall = time.perf_counter() - t0
         self.cpu_times.append(time.process_time() - c0)
         return wall

@@ -237,9 +237,16 @@ def digest(tensors: dict[str, Tensor], state: str) -> str:
     return h.hexdigest()
 
 
+def owned(t: Tensor) -> Tensor:
+    """``t`` in storage of its own (safetensors refuses tensors that share memory, e.g. a model's parameters
+    packed into one buffer by :class:`metagnn.optim.PackedAdamW`)."""
+    whole = t.is_contiguous() and t.storage_offset() == 0 and t.untyped_storage().nbytes() == t.nbytes
+    return t if whole else t.clone(memory_format=torch.contiguous_format)
+
+
 def save_tensors(path: Path | str, tensors: dict[str, Tensor], metadata: dict[str, Any]) -> None:
     """Write tensors + JSON metadata atomically as one safetensors file, with a SHA-256 of both."""
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    tensors = {k: owned(v.detach().to("cpu")) for k, v in tensors.items()}
     state = json.dumps(metadata)
     meta = {"format": FORMAT, "schema_version": str(SCHEMA_VERSION), "state": state, "sha256": digest(tensors, state)}
     atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata=meta))

@@ -34,8 +34,9 @@ from metagnn.errors import CheckpointError, ConfigError, IntentError
 from metagnn.evaluate import SPLIT_KEYS, intent_accuracy
 from metagnn.models import Model
 from metagnn.models.base import mlp
+from metagnn.optim import update
 from metagnn.tasks import Intent, Task
-from metagnn.train import TrainConfig, update
+from metagnn.train import TrainConfig
 
 
 @dataclass
@@ -116,7 +117,7 @@ def fit_encoder(
         loss = feature_loss(task, encoder(pairs), task.intent_features(intents).to(device))
         for group in opt.param_groups:
             group["lr"] = schedule.lr_at(step)
-        update(loss, opt, encoder.parameters(), 1.0)
+        update(loss, opt, 1.0)
         running = loss.item() if running != running else 0.98 * running + 0.02 * loss.item()
     encoder.eval()
     record = {"config": asdict(cfg), "loss": running, "d_pair": d_pair, "intent_dim": task.intent_dim,

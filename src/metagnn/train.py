@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -35,6 +35,7 @@ from metagnn.distributed import World, close_world, init_world
 from metagnn.errors import CheckpointError, ConfigError, RunFolderBusy, TrainingError
 from metagnn.evaluate import evaluate
 from metagnn.models import Model, build_model
+from metagnn.optim import build_optimizer, update
 from metagnn.registry import MODELS, TASKS
 from metagnn.runtime import pick_device, provenance, tune_allocator
 from metagnn.tasks import Task, build_task
@@ -148,19 +149,6 @@ def started_with(run: RunConfig, out: Path) -> bool:
     return same_run(run, RunConfig.saved(ckpt.read_json(out / ckpt.CONFIG), str(out / ckpt.CONFIG)))
 
 
-def update(
-    loss: torch.Tensor, opt: torch.optim.Optimizer, params: Iterable[torch.Tensor], grad_clip: float | None
-) -> None:
-    """The one parameter update of every trainer here (training, the benchmark, the reference trainer):
-    clear the gradients, backpropagate ``loss``, clip their global norm to ``grad_clip`` (None: no clipping),
-    and step the optimizer."""
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    if grad_clip is not None:
-        torch.nn.utils.clip_grad_norm_(params, grad_clip)
-    opt.step()
-
-
 def build(run: RunConfig) -> tuple[Task, Model, TrainConfig]:
     task = build_task(run.task, run.task_config)
     torch.manual_seed(run.seed)
@@ -190,14 +178,6 @@ class StopRequests:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-
-
-def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
-    """AdamW as every training run uses it: the fused kernel where torch has one (CPU, CUDA), which steps
-    all tensors in one call (``benchmarks/optimizer.py`` measures it against the per-tensor ``foreach``
-    kernel; the tied hypernetworks hold hundreds of small tensors)."""
-    kernel = {"fused": True} if device.type in ("cpu", "cuda") else {"foreach": True}
-    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, **kernel)
 
 
 def train(
@@ -412,7 +392,7 @@ def _train(
                 loss = loss * (task.loss_terms(y) * world.size / global_terms)
             if world.any([not bool(torch.isfinite(loss))], dev)[0]:  # every rank stops before the gradient all-reduce
                 raise TrainingError(f"loss is {loss.item()} at step {step}; {last_checkpoint(out, state)}")
-            update(loss, opt, model.parameters(), cfg.grad_clip)
+            update(loss, opt, cfg.grad_clip)
             if average is not None:
                 average.update_parameters(model)
             acc = task.correct(out_.detach(), y, intents).float().mean().item()

@@ -20,9 +20,9 @@ import torch.nn.functional as F
 
 from metagnn.analysis.clock import all_pairs, check_prime_size, pair_answers
 from metagnn.errors import ConfigError, IntentError
+from metagnn.optim import update
 from metagnn.targets import TargetSpec, Theta, build_target
 from metagnn.tasks.addmod import is_prime
-from metagnn.train import update
 
 FULL_TARGET = {"d_model": 32, "n_heads": 4, "d_mlp": 128, "n_layers": 1, "layernorm": False}
 
@@ -101,7 +101,7 @@ def train_reference(
     for step in range(1, steps + 1):
         out = spec.forward(params, x[tr], None)
         loss = F.cross_entropy(out.double(), y[tr])
-        update(loss, opt, params.values(), grad_clip=None)
+        update(loss, opt, grad_clip=None)
         if step % eval_every == 0 or step == steps:
             with torch.no_grad():
                 test_acc = float((spec.forward(params, x[te], None).argmax(-1) == y[te]).float().mean())
