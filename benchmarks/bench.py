@@ -58,9 +58,9 @@ def bench(args: argparse.Namespace) -> int:
             json_path.parent.mkdir(parents=True, exist_ok=True)
             json_path.write_text(json.dumps(res, indent=1) + "\n")
         saved = out_path.parent / "results" / "performance"
-        extra, optimizer = read_json_if(saved / "before-after.json"), read_json_if(saved / "optimizer.json")
+        extra = read_json_if(saved / "before-after.json")
         command = res.get("command") or command_line(args)
-        out_path.write_text(performance_doc.render(res, out_path, command, shown(json_path), extra, optimizer))
+        out_path.write_text(performance_doc.render(res, out_path, command, shown(json_path), extra))
         log(f"wrote {out_path}" + ("" if args.from_json else f" and {json_path}"))
     if args.json:
         print(json.dumps(res, indent=1))

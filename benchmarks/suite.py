@@ -107,14 +107,20 @@ def intents_of(task: Any) -> list[Any]:
 class TrainingStep:
     """One model's real training step (as in ``metagnn.train``), timed without data sampling."""
 
-    def __init__(self, task: Any, model_name: str, model_config: dict, intents: int, examples: int, seed: int = 0):
+    def __init__(
+        self, task: Any, model_name: str, model_config: dict, intents: int, examples: int, seed: int = 0,
+        optimizer: str = "packed",
+    ):  # fmt: skip
         self.task, self.intents, self.examples = task, intents, examples
         torch.manual_seed(seed)
         t0 = time.perf_counter()
         self.model = build_model(model_name, task.spec, task.intent_dim, model_config, contract=task.contract)
         self.build_s = time.perf_counter() - t0
         self.model.train()
-        self.opt = build_optimizer(self.model, 1e-4, 0.01, next(self.model.parameters()).device)  # as in training
+        if optimizer == "packed":  # as in training
+            self.opt = build_optimizer(self.model, 1e-4, 0.01, next(self.model.parameters()).device)
+        else:  # AdamW's own per-tensor kernels: "foreach" or "fused"
+            self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0.01, **{optimizer: True})
         self.gen = torch.Generator().manual_seed(seed + 1)
         self.train_intents = task.splits["train"]
         self.cpu_times: list[float] = []  # CPU seconds of each step (all threads), beside the wall time
@@ -189,6 +195,33 @@ def training(configs: list[dict[str, Any]], rounds: int, per_round: int, models:
                     "build_s": s.build_s,
                 }
             )
+        del steps
+        gc.collect()
+    return rows
+
+
+OPTIMIZERS = ("foreach", "fused", "packed")
+
+
+def optimizers(configs: list[dict[str, Any]], rounds: int, per_round: int, models: tuple = ("metagnn", "flat")) -> list:
+    """A whole training step under AdamW's per-tensor kernels (``foreach``, ``fused``) and under
+    :class:`metagnn.optim.PackedAdamW` (fused; what training uses), in turns, on the quick configs."""
+    rows = []
+    for cfg in (c for c in configs if c["name"].endswith("-quick")):
+        task = build_task(cfg["task"], cfg.get("task_config", {}))
+        tc = cfg.get("train", {})
+        steps = {
+            (m, o): TrainingStep(task, m, cfg.get("models", {}).get(m, {}), tc.get("intents_per_step", 8),
+                                 tc.get("examples_per_intent", 64), optimizer=o)
+            for m in models for o in OPTIMIZERS
+        }  # fmt: skip
+        times = interleaved(steps, rounds, per_round)
+        for (m, o), s in steps.items():
+            rows.append({
+                "config": cfg["name"], "model": m, "optimizer": o, "step_s": median(times[m, o]),
+                "tensors": sum(p.requires_grad for p in s.model.parameters()),
+                "stepped_tensors": sum(len(g["params"]) for g in s.opt.param_groups),
+            })  # fmt: skip
         del steps
         gc.collect()
     return rows
@@ -650,6 +683,8 @@ def run_all(quick: bool, log: Callable[[str], None] = lambda s: None) -> dict[st
     res["graph"] = graph_construction(configs)
     log(f"training steps ({', '.join(c['name'] for c in configs)})")
     res["training"] = training(configs, rounds=2 if quick else 3, per_round=2 if quick else 4)
+    log("optimizers: per-tensor kernels and the packed one")
+    res["optimizers"] = optimizers(configs, rounds=2 if quick else 3, per_round=2 if quick else 4)
     log("synthesis latency")
     res["synthesis"] = synthesis(
         addmod, singles=30 if quick else 60, total=1000, batch=SYNTHESIS_BATCH, repeats=2 if quick else 5

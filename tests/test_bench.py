@@ -127,14 +127,13 @@ def test_render_writes_page_and_plots(tmp_path, configs):
     assert bench.main(["--from-json", str(saved), "--out", str(tmp_path / "again" / "performance.md")]) == 0
     assert "## Targets" in (tmp_path / "again" / "performance.md").read_text()
     assert "compiled 12.0 ms (ratio 1.20)" in page and "compilation does not pay" in page
-    optimizer = {"task": "addmod", "threads": 2, "steps": 3, "repeats": 4,
-                 "rows": [{"model": "flat", "tensors": 2, "parameters": 1234, "foreach_ms": [3.0, 1.0, 2.0, 9.0],
-                           "fused_ms": [1.0, 1.0, 0.5, 1.0], "ratio": 2.5}]}  # fmt: skip
-    page = doc.render(
-        res, tmp_path / "performance.md", "python benchmarks/bench.py", tmp_path / "r.json", optimizer=optimizer
-    )
-    assert "## Optimizer kernel" in page and "4 repeats of 3 steps, 2 threads" in page
-    assert "| flat | 2 | 1,234 | 2.50 | 1.00 | 2.50x |" in page  # the medians of the repeats
+    res["optimizers"] = suite.optimizers([cfg], rounds=1, per_round=1, models=("metagnn",))
+    page = doc.render(res, tmp_path / "performance.md", "python benchmarks/bench.py", tmp_path / "r.json")
+    assert "## Optimizer" in page
+    packed = next(r for r in res["optimizers"] if r["optimizer"] == "packed")
+    fused = next(r for r in res["optimizers"] if r["optimizer"] == "fused")
+    assert packed["stepped_tensors"] < packed["tensors"] // 10 and fused["stepped_tensors"] >= packed["tensors"]
+    assert f"| sumfirst-quick | Meta-GNN | {packed['tensors']} | {packed['stepped_tensors']} |" in page
     verdicts = {t: v for t, _, v in doc.targets(res)}
     assert verdicts["Meta-GNN's memory grows at most linearly with the target's size (mlp sweep)"] == "met"  # 0.5
     per_step = "8 intents x 64 examples per step"

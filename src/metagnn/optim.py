@@ -96,8 +96,8 @@ class PackedAdamW(torch.optim.AdamW):
 
 def build_optimizer(model: nn.Module, lr: float, weight_decay: float, device: torch.device) -> torch.optim.AdamW:
     """AdamW as every training run uses it: :class:`PackedAdamW`, with the fused kernel where torch has one
-    (CPU, CUDA), which steps all its tensors in one call (``benchmarks/optimizer.py`` measures the kernels
-    and the packing against each other)."""
+    (CPU, CUDA), which steps all its tensors in one call (the benchmark runner's optimizer section measures
+    the per-tensor kernels and the packing against each other)."""
     kernel = {"fused": True} if device.type in ("cpu", "cuda") else {"foreach": True}
     return PackedAdamW(model, lr=lr, weight_decay=weight_decay, **kernel)
 
