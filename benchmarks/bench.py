@@ -58,9 +58,11 @@ def bench(args: argparse.Namespace) -> int:
             json_path.parent.mkdir(parents=True, exist_ok=True)
             json_path.write_text(json.dumps(res, indent=1) + "\n")
         saved = out_path.parent / "results" / "performance"
-        extra = read_json_if(saved / "before-after.json")
+        extra, accuracy = read_json_if(saved / "before-after.json"), read_json_if(saved / "accuracy.json")
+        if accuracy:  # its summaries are named relative to the manifest
+            accuracy["pairs"] = [{k: saved / v for k, v in pair.items()} for pair in accuracy["pairs"]]
         command = res.get("command") or command_line(args)
-        out_path.write_text(performance_doc.render(res, out_path, command, shown(json_path), extra))
+        out_path.write_text(performance_doc.render(res, out_path, command, shown(json_path), extra, accuracy))
         log(f"wrote {out_path}" + ("" if args.from_json else f" and {json_path}"))
     if args.json:
         print(json.dumps(res, indent=1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -235,10 +236,12 @@ def render(
     command: str,
     json_path: Path,
     extra: dict[str, Any] | None = None,
+    accuracy: dict[str, Any] | None = None,
 ) -> str:
     """Write the plots next to ``doc`` (``img/performance/``) and return the Markdown.
 
-    ``extra``: the saved before/after comparison (rendered as its own section when given).
+    ``extra``: the saved before/after timing comparison; ``accuracy``: the manifest of the saved accuracy
+    comparison, its summaries read by path (each rendered as its own section when given).
     """
     img = doc.parent / "img" / "performance"
     img.mkdir(parents=True, exist_ok=True)
@@ -346,6 +349,8 @@ def render(
         lines += _before_after_section(extra, res)
     if res.get("optimizers"):
         lines += _optimizer_section(res["optimizers"])
+    if accuracy:
+        lines += _accuracy_section(accuracy)
     lines += _design_section()
     return "\n".join(lines) + "\n"
 
@@ -628,6 +633,47 @@ def _optimizer_section(rows: list[dict[str, Any]]) -> list[str]:
         "Meta-GNN's step. The flat hypernetwork's few tensors are mostly large, and packing changes little there.",
     ]
     return lines
+
+
+def _accuracy_section(manifest: dict[str, Any]) -> list[str]:
+    """The shipped quick configs trained before and after a speed change, from ``metagnn summarize`` JSONs
+    (``manifest["pairs"]``: paths of the before and after summaries, already resolved by the caller)."""
+    lines = [
+        "",
+        "## Accuracy before and after",
+        "",
+        f"{manifest['change']} Before: the summaries behind docs/results.md (commit {manifest['before_commit']});",
+        f"after: the same configs and seeds retrained at commit {manifest['after_commit']}:",
+        "",
+        *(f"    {c}" for c in manifest["commands"]),
+        "",
+        "| task | model | seeds | before: ID | after: ID | before: val | after: val | before: OOD | after: OOD |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for pair in manifest["pairs"]:
+        before, after = (_by_model(json.loads(Path(pair[k]).read_text())["rows"]) for k in ("before", "after"))
+        for key in (k for k in after if k in before):
+            b, a = before[key], after[key]
+            cells = [_mean_sd(side, f"{split}_accuracy") for split in ("id", "val", "ood") for side in (b, a)]
+            seeds = str(len(a)) if len(a) == len(b) else f"{len(b)} / {len(a)}"
+            lines.append(f"| {key[0]} | {NAMES.get(key[1], key[1])} | {seeds} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _by_model(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault((r["task"], r["model"]), []).append(r)
+    return out
+
+
+def _mean_sd(rows: list[dict[str, Any]], key: str) -> str:
+    xs = [r[key] for r in rows if r.get(key) is not None]
+    if not xs:
+        return "—"
+    mean = sum(xs) / len(xs)
+    sd = (sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else None
+    return f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
 
 
 def _design_section() -> list[str]:

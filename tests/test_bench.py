@@ -157,3 +157,18 @@ def test_from_json_rejects_a_bad_file(tmp_path, capsys):
     bad.write_text("{not json")
     assert bench.main(["--from-json", str(bad), "--out", str(tmp_path / "p.md")]) == 2
     assert "not a readable results JSON" in capsys.readouterr().err
+
+
+def test_accuracy_section_compares_the_summaries_per_task_and_model(tmp_path):
+    def summary(name: str, oods: list[float]) -> Path:
+        rows = [{"task": "addmod", "model": "metagnn", "id_accuracy": 1.0, "val_accuracy": None, "ood_accuracy": o}
+                for o in oods]  # fmt: skip
+        path = tmp_path / name
+        path.write_text(json.dumps({"rows": rows}))
+        return path
+
+    pair = {"before": summary("b.json", [0.9, 1.0]), "after": summary("a.json", [0.8, 0.9, 1.0])}
+    manifest = {"change": "A change.", "before_commit": "a", "after_commit": "b", "commands": ["x"], "pairs": [pair]}
+    lines = doc._accuracy_section(manifest)
+    row = "| addmod | Meta-GNN | 2 / 3 | 1.000 ± 0.000 | 1.000 ± 0.000 | — | — | 0.950 ± 0.071 | 0.900 ± 0.100 |"
+    assert row in lines
