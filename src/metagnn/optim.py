@@ -2,7 +2,8 @@
 
 A tied hypernetwork holds hundreds of small tensors (a few per node group and round). Clearing,
 clipping and stepping them one by one costs a fixed amount of interpreter and dispatch work per tensor,
-which at the small shipped targets was a sixth of Meta-GNN's training step. :class:`PackedAdamW` keeps
+a noticeable share of Meta-GNN's training step at the small shipped targets (the benchmark runner's optimizer
+section measures it). :class:`PackedAdamW` keeps
 every small trainable tensor as a view into one flat buffer, and its gradient as a view into one flat
 gradient, so that the three run once over the buffer. Modules, ``state_dict`` and checkpoints see the same
 tensors as before; the update is AdamW's, elementwise, on the same numbers.
@@ -27,7 +28,11 @@ class PackedAdamW(torch.optim.AdamW):
     """AdamW over ``model``'s trainable tensors, the small ones packed into one buffer (see the module).
 
     Build it after the model is on its device (moving the model afterwards gives its tensors new storage:
-    :meth:`zero_grad` then refuses with a one-line error rather than step a buffer nothing reads).
+    :meth:`zero_grad` then refuses with a one-line error rather than step a buffer nothing reads), and after
+    freezing what stays frozen: the packed set is fixed when it is built. Differences from a per-tensor AdamW:
+    a packed tensor that gets no gradient in a step is stepped with a zero gradient (weight decay, momentum)
+    instead of skipped; in the shipped models every trainable tensor gets a gradient at every step. Gradients
+    must accumulate in place, so ``backward(create_graph=True)`` (which replaces them) is not supported.
     """
 
     def __init__(self, model: nn.Module, lr: float, weight_decay: float, **kwargs: Any) -> None:
@@ -75,6 +80,13 @@ class PackedAdamW(torch.optim.AdamW):
         ours = len(self.param_groups[0]["params"])
         if len(state_dict["param_groups"]) == 1 and len(indices) != ours and self.packed is not None:
             state_dict = self.packed_state(state_dict)
+        for index, state in state_dict["state"].items():  # torch does not compare shapes
+            param = state_dict["param_groups"][0]["params"].index(index)
+            wanted = self.param_groups[0]["params"][param].shape
+            if "exp_avg" in state and state["exp_avg"].shape != wanted:
+                raise ValueError(
+                    f"optimizer state of shape {tuple(state['exp_avg'].shape)} for a tensor of {tuple(wanted)}"
+                )
         super().load_state_dict(state_dict)
 
     def packed_state(self, state_dict: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +98,8 @@ class PackedAdamW(torch.optim.AdamW):
         old = {id(p): state_dict["state"].get(i, {}) for i, p in zip(indices, self.every)}
         packed: dict[str, Tensor] = {}
         for name in ("exp_avg", "exp_avg_sq"):
-            packed[name] = torch.cat([old[id(p)].get(name, torch.zeros_like(p)).reshape(-1) for p in self.members])
+            parts = [old[id(p)].get(name, torch.zeros(p.shape)).reshape(-1).cpu() for p in self.members]
+            packed[name] = torch.cat(parts)  # on the CPU, as read from a checkpoint; loading moves it
         steps = [old[id(p)]["step"] for p in self.members if "step" in old[id(p)]]
         packed["step"] = max(steps, key=float).clone() if steps else torch.tensor(0.0)
         state = {0: packed, **{1 + i: old[id(p)] for i, p in enumerate(self.large) if old[id(p)]}}
