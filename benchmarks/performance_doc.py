@@ -637,7 +637,7 @@ def _optimizer_section(rows: list[dict[str, Any]]) -> list[str]:
         "",
         "The tied hypernetworks hold hundreds of small tensors (a few per node group and round): per tensor, the",
         "three operations cost interpreter and dispatch work, which the packing saves"
-        + (f" ({min(saved):.0%}-{max(saved):.0%} of Meta-GNN's step here)." if saved else "."),
+        + (f" (from {min(saved):.0%} to {max(saved):.0%} of Meta-GNN's step in this run)." if saved else "."),
         "The flat hypernetwork's few tensors are mostly large, and packing changes little there.",
     ]
     return lines

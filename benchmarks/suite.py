@@ -682,9 +682,9 @@ def run_all(quick: bool, log: Callable[[str], None] = lambda s: None) -> dict[st
     log("graph construction")
     res["graph"] = graph_construction(configs)
     log(f"training steps ({', '.join(c['name'] for c in configs)})")
-    res["training"] = training(configs, rounds=2 if quick else 3, per_round=2 if quick else 4)
+    res["training"] = training(configs, rounds=2 if quick else 4, per_round=2 if quick else 5)
     log("optimizers: per-tensor kernels and the packed one")
-    res["optimizers"] = optimizers(configs, rounds=2 if quick else 3, per_round=2 if quick else 4)
+    res["optimizers"] = optimizers(configs, rounds=2 if quick else 5, per_round=2 if quick else 6)
     log("synthesis latency")
     res["synthesis"] = synthesis(
         addmod, singles=30 if quick else 60, total=1000, batch=SYNTHESIS_BATCH, repeats=2 if quick else 5
