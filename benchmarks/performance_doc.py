@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from metagnn.optim import PACK_MAX_NUMEL
+from metagnn.report import mean_std
 
 NAMES = {"metagnn": "Meta-GNN", "gmlp": "Meta-gMLP", "flat": "Meta-MLP", "direct": "Direct"}
 COLOURS = {"metagnn": "tab:blue", "gmlp": "tab:orange", "flat": "tab:green", "direct": "tab:gray"}
@@ -663,7 +664,7 @@ def _accuracy_section(manifest: dict[str, Any]) -> list[str]:
         before, after = (_by_model(json.loads(Path(pair[k]).read_text())["rows"]) for k in ("before", "after"))
         for key in (k for k in after if k in before):
             b, a = before[key], after[key]
-            cells = [_mean_sd(side, f"{split}_accuracy") for split in ("id", "val", "ood") for side in (b, a)]
+            cells = [mean_std(side, f"{split}_accuracy") for split in ("id", "val", "ood") for side in (b, a)]
             seeds = str(len(a)) if len(a) == len(b) else f"{len(b)} / {len(a)}"
             lines.append(f"| {key[0]} | {NAMES.get(key[1], key[1])} | {seeds} | " + " | ".join(cells) + " |")
     return lines
@@ -674,15 +675,6 @@ def _by_model(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str
     for r in rows:
         out.setdefault((r["task"], r["model"]), []).append(r)
     return out
-
-
-def _mean_sd(rows: list[dict[str, Any]], key: str) -> str:
-    xs = [r[key] for r in rows if r.get(key) is not None]
-    if not xs:
-        return "—"
-    mean = sum(xs) / len(xs)
-    sd = (sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else None
-    return f"{mean:.3f}" + (f" ± {sd:.3f}" if sd is not None else "")
 
 
 def _design_section() -> list[str]:

@@ -107,8 +107,8 @@ def plot_curves(rows: list[dict[str, Any]], path: Path) -> Path | None:
 
 
 def mean_std(runs: list[dict[str, Any]], key: str) -> str:
-    """``mean ± sample std`` of ``key`` over the runs that have it (one run: its value; none: a dash)."""
-    vals = [r[key] for r in runs if key in r]
+    """``mean ± sample std`` of ``key`` over the runs that have it, not None (one run: its value; none: a dash)."""
+    vals = [r[key] for r in runs if r.get(key) is not None]
     if not vals:
         return "—"
     return f"{mean(vals):.3f} ± {stdev(vals):.3f}" if len(vals) > 1 else f"{vals[0]:.3f}"
