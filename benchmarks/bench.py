@@ -3,6 +3,7 @@
     python benchmarks/bench.py --threads 1 --out docs/performance.md     # the full suite (about an hour)
     python benchmarks/bench.py --quick                                  # a few minutes, prints the targets
     python benchmarks/bench.py --from-json docs/results/performance/bench-full.json   # re-render, no measuring
+    python benchmarks/bench.py --device cuda                            # the GPU sections (docs/performance.md's last)
 
 Development tooling, not part of the package: it imports the public library and writes where it is told
 (the Markdown page, its plots beside it, and the raw results under ``results/performance/`` beside that).
@@ -22,19 +23,21 @@ import suite
 import torch
 
 from metagnn.errors import ConfigError, MetaGNNError
-from metagnn.runtime import tune_allocator
+from metagnn.runtime import pick_device, tune_allocator
 
 DEFAULT_DOC = "docs/performance.md"
 
 
 def bench(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else (None if args.quick else DEFAULT_DOC)
+    device = pick_device(args.device)
     if out is not None:
         out_path = Path(out)
         try:
             out_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ConfigError(f"cannot write {out}: {e.strerror}") from None
+        saved = out_path.parent / "results" / "performance"
     t0 = time.perf_counter()
 
     def log(msg: str) -> None:
@@ -45,24 +48,37 @@ def bench(args: argparse.Namespace) -> int:
             res = json.loads(Path(args.from_json).read_text())
         except (OSError, ValueError) as e:
             raise ConfigError(f"{args.from_json}: not a readable results JSON ({type(e).__name__})") from None
+        if res.get("machine", {}).get("device", "cpu") != "cpu":
+            raise ConfigError(f"{args.from_json}: GPU results; give the CPU run's (the GPU run's beside it are read)")
         if out is None:
             out_path = Path(DEFAULT_DOC)
             out = DEFAULT_DOC
+            saved = out_path.parent / "results" / "performance"
     else:
         tune_allocator()  # as every training process does (metagnn.train, the CLI)
-        res = suite.run_all(quick=args.quick, log=log)
+        json_path = saved / results_name(args.quick, device) if out is not None else None
+
+        def save(res: dict[str, Any]) -> None:  # after every section: an interrupted run keeps what it measured
+            if json_path is not None:
+                json_path.parent.mkdir(parents=True, exist_ok=True)
+                json_path.write_text(json.dumps({**res, "command": command_line(args)}, indent=1) + "\n")
+
+        res = suite.run_all(quick=args.quick, log=log, device=device, save=save)
         res["command"] = command_line(args)
     if out is not None:
-        json_path = out_path.parent / "results" / "performance" / f"bench-{'quick' if res['quick'] else 'full'}.json"
-        if not args.from_json:
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            json_path.write_text(json.dumps(res, indent=1) + "\n")
-        saved = out_path.parent / "results" / "performance"
+        # The page: the CPU results (these, or the saved CPU run's beside a GPU run) and the saved GPU run's.
+        cpu_json = Path(args.from_json) if args.from_json else saved / results_name(res["quick"], torch.device("cpu"))
+        gpu_json = saved / results_name(res["quick"], torch.device("cuda"))
+        page = res if res["machine"].get("device", "cpu") == "cpu" else read_json_if(cpu_json)
+        if page is None:
+            raise ConfigError(f"wrote {gpu_json}; no CPU results ({cpu_json}) to render the page around them")
+        gpu = read_json_if(gpu_json)
         extra, accuracy = read_json_if(saved / "before-after.json"), read_json_if(saved / "accuracy.json")
         if accuracy:  # its summaries are named relative to the manifest
             accuracy["pairs"] = [{k: saved / v for k, v in pair.items()} for pair in accuracy["pairs"]]
-        command = res.get("command") or command_line(args)
-        out_path.write_text(performance_doc.render(res, out_path, command, shown(json_path), extra, accuracy))
+        command = page.get("command") or command_line(args)
+        gpu_run = (gpu, shown(gpu_json)) if gpu else None
+        out_path.write_text(performance_doc.render(page, out_path, command, shown(cpu_json), extra, accuracy, gpu_run))
         log(f"wrote {out_path}" + ("" if args.from_json else f" and {json_path}"))
     if args.json:
         print(json.dumps(res, indent=1))
@@ -70,6 +86,11 @@ def bench(args: argparse.Namespace) -> int:
         for target, measured, verdict in performance_doc.targets(res):
             print(f"{verdict:>8}  {target}: {measured}")
     return 0
+
+
+def results_name(quick: bool, device: torch.device) -> str:
+    """The raw results' file name: ``bench-full.json``, ``bench-quick.json``, ``bench-cuda.json`` ..."""
+    return f"bench-{'' if device.type == 'cpu' else device.type + '-'}{'quick' if quick else 'full'}.json"
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -80,6 +101,7 @@ def command_line(args: argparse.Namespace) -> str:
             " --quick" if "quick" in Path(args.from_json).name else "",
         )
     flags = (["--quick"] if args.quick else []) + (["--out", args.out] if args.out else [])
+    flags += ["--device", args.device] if args.device != "cpu" else []
     return " ".join(["python benchmarks/bench.py", f"--threads {torch.get_num_threads()}", *flags])
 
 
@@ -105,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help=f"Markdown report to write, with plots beside it (default: {DEFAULT_DOC}; none with --quick)",
     )
+    p.add_argument("--device", default="cpu", help="where the models run: cpu (default), cuda, cuda:N")
     p.add_argument("--from-json", default=None, help="re-render the report from a saved results JSON (no measuring)")
     args = p.parse_args(argv)
     try:

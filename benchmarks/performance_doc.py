@@ -30,8 +30,7 @@ def scaling_summary(rows: list[dict[str, Any]], model: str, family: str) -> dict
         return None
     params = [r["target_parameters"] for r in pts]
     step = [r["step_s"] for r in pts]
-    # Memory the model and its steps add on top of the bare interpreter with torch and the task loaded.
-    mem = [max(r["peak_process_mib"] - r["rss_start_mib"], 1e-3) for r in pts]
+    mem = [max(added_memory(r), 1e-3) for r in pts]
     pairwise_time = max((step[i + 1] / step[i]) / (params[i + 1] / params[i]) for i in range(len(pts) - 1))
     pairwise_mem = max((mem[i + 1] / mem[i]) / (params[i + 1] / params[i]) for i in range(len(pts) - 1))
     user = [r["user_s_per_step"] for r in pts if "user_s_per_step" in r]
@@ -43,6 +42,16 @@ def scaling_summary(rows: list[dict[str, Any]], model: str, family: str) -> dict
         "worst_memory_growth_vs_params": pairwise_mem,
         "largest": pts[-1],
     }
+
+
+def peak_memory(r: dict[str, Any]) -> float:
+    """A scaling point's peak memory, MiB: the GPU's own peak there, else the process's high-water mark."""
+    return r["gpu_peak_mib"] if "gpu_peak_mib" in r else r["peak_process_mib"]
+
+
+def added_memory(r: dict[str, Any]) -> float:
+    """Memory the model and its steps add: on the CPU, on top of the bare interpreter with torch and the task."""
+    return r["gpu_peak_mib"] if "gpu_peak_mib" in r else r["peak_process_mib"] - r["rss_start_mib"]
 
 
 def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -75,9 +84,9 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
                 (
                     f"at {g['target_parameters']:,} target parameters ({family}), {per_step}: Meta-GNN's peak "
                     "memory below Meta-MLP's",
-                    f"Meta-GNN {g['peak_process_mib']:,.0f} MiB, Meta-MLP {f['peak_process_mib']:,.0f} MiB "
-                    f"(ratio {g['peak_process_mib'] / f['peak_process_mib']:.2f})",
-                    "met" if g["peak_process_mib"] < f["peak_process_mib"] else "not met",
+                    f"Meta-GNN {peak_memory(g):,.0f} MiB, Meta-MLP {peak_memory(f):,.0f} MiB "
+                    f"(ratio {peak_memory(g) / peak_memory(f):.2f})",
+                    "met" if peak_memory(g) < peak_memory(f) else "not met",
                 )
             )
         memory_ok = s["memory_slope"] <= 1.05 and s["worst_memory_growth_vs_params"] <= 1.25
@@ -112,7 +121,8 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
         rate = r["many_intents"] / r["many_s"]
         out.append(
             (
-                ">= 1,000 AddMod programs synthesized per second (batched, one thread; the goal is for 2 cores)",
+                ">= 1,000 AddMod programs synthesized per second (batched, "
+                + ("one thread; the goal is for 2 cores)" if res["machine"].get("device", "cpu") == "cpu" else "GPU)"),
                 f"{rate:,.0f} per second: {r['many_intents']:,} in {r['many_s']:.2f} s wall"
                 + (f" ({r['many_cpu_s']:.2f} s CPU)" if r.get("many_cpu_s") else "")
                 + f", batches of {r['batch']}",
@@ -133,10 +143,10 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
     return out
 
 
-def _compile_section(c: dict[str, Any] | None) -> list[str]:
+def _compile_section(c: dict[str, Any] | None, where: str = "CPU", level: str = "##") -> list[str]:
     if not c:
         return []
-    lines = ["", "## `torch.compile`", ""]
+    lines = ["", f"{level} `torch.compile`", ""]
     if "error" in c:
         return lines + [f"`torch.compile` of {NAMES[c['model']]}'s `synthesize` failed here: {c['error']}"]
     faster = c["compiled_s"] < c["eager_s"]
@@ -149,7 +159,7 @@ def _compile_section(c: dict[str, Any] | None) -> list[str]:
         + (
             "Compilation pays here."
             if faster
-            else "On this CPU compilation does not pay, so training runs eager (the only path)."
+            else f"On this {where} compilation does not pay, so training runs eager (the only path)."
         ),
     ]
 
@@ -240,11 +250,13 @@ def render(
     json_path: Path,
     extra: dict[str, Any] | None = None,
     accuracy: dict[str, Any] | None = None,
+    gpu: tuple[dict[str, Any], Path] | None = None,
 ) -> str:
     """Write the plots next to ``doc`` (``img/performance/``) and return the Markdown.
 
     ``extra``: the saved before/after timing comparison; ``accuracy``: the manifest of the saved accuracy
-    comparison, its summaries read by path (each rendered as its own section when given).
+    comparison, its summaries read by path; ``gpu``: a GPU run's results and where they are saved (each
+    rendered as its own section when given).
     """
     img = doc.parent / "img" / "performance"
     img.mkdir(parents=True, exist_ok=True)
@@ -354,6 +366,8 @@ def render(
         lines += _optimizer_section(res["optimizers"])
     if accuracy:
         lines += _accuracy_section(accuracy)
+    if gpu:
+        lines += _gpu_section(*gpu)
     lines += _design_section()
     return "\n".join(lines) + "\n"
 
@@ -642,6 +656,81 @@ def _optimizer_section(rows: list[dict[str, Any]]) -> list[str]:
         "The flat hypernetwork's few tensors are mostly large, and packing changes little there.",
     ]
     return lines
+
+
+def _gpu_section(res: dict[str, Any], path: Path) -> list[str]:
+    """The GPU run (``bench.py --device cuda``): its targets, training steps, synthesis, memory and compile."""
+    m = res["machine"]
+    lines = [
+        "",
+        "## On a GPU",
+        "",
+        f"`{res.get('command', 'python benchmarks/bench.py --device cuda')}` on {m.get('gpu', 'a GPU')} "
+        f"(torch {m['torch']}, CUDA {m.get('cuda')}), started {res['started']}, {res['wall_s'] / 60:.1f} min; raw",
+        f"results: `{path}`. The same measurements as above, each clock read after the device has finished its",
+        "queued work (`torch.cuda.synchronize`); the sections that measure the CPU itself are left out. Memory is",
+        "the GPU's own peak (`torch.cuda.max_memory_allocated`, reset per point: weights, optimizer state and the",
+        "steps' activations).",
+        "",
+        "| target | measured | verdict |",
+        "|---|---|---|",
+        *(f"| {t} | {v} | {ok} |" for t, v, ok in targets(res)),
+    ]
+    if res.get("training"):
+        lines += ["", "### Training step on the GPU", "",
+                  "| config | model | params | step (median) | min–max | host CPU / step | time vs Meta-MLP |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        flat = {r["config"]: r["step_s"] for r in res["training"] if r["model"] == "flat"}
+        for r in res["training"]:
+            vs = f"{r['step_s'] / flat[r['config']]:.2f}" if r["config"] in flat else "n/a"
+            lines.append(
+                f"| {r['config']} | {NAMES.get(r['model'], r['model'])} | {r['parameters']:,} | {fmt_s(r['step_s'])} | "
+                f"{fmt_s(r['step_s_min'])}–{fmt_s(r['step_s_max'])} | {_opt_s(r.get('cpu_s'))} | {vs} |"
+            )
+        host = [r["cpu_s"] / r["step_s"] for r in res["training"] if r["model"] == "metagnn" and r.get("cpu_s")]
+        if host:
+            lines += [
+                "",
+                f"Meta-GNN's step keeps the host busy for {min(host):.0%} to {max(host):.0%} of its wall time: it is",
+                "bound by launching its many small operations one by one (the CPU profile above counts them per",
+                "step), not by the GPU's arithmetic; Meta-MLP's few large products are what the GPU is built for.",
+            ]
+    if res.get("synthesis"):
+        lines += ["", "### Synthesis on the GPU", "",
+                  "| config | model | one intent (median) | 1,000 intents | per second | batch |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for r in res["synthesis"]:
+            lines.append(
+                f"| {r['config']} | {NAMES.get(r['model'], r['model'])} | {fmt_s(r['one_intent_s'])} | "
+                f"{fmt_s(r['many_s'])} | {r['many_intents'] / r['many_s']:,.0f} | {r['batch']} |"
+            )
+    if res.get("scaling"):
+        b = res.get("scaling_batch", {})
+        lines += ["", "### Memory with the target's size on the GPU", "",
+                  f"{b.get('intents')} intents x {b.get('examples')} examples per step, as in the CPU sweep above.", "",
+                  "| target | size | model | target params | step (median) | peak GPU memory | one program |",
+                  "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for r in res["scaling"]:
+            if "error" in r:
+                lines.append(f"| {r['family']} | {r['size']} | {NAMES[r['model']]} | failed: {r['error']} |" + " |" * 3)
+                continue
+            lines.append(
+                f"| {r['family']} | {r['size']} | {NAMES[r['model']]} | {r['target_parameters']:,} | "
+                f"{fmt_s(r['step_s'])} | {peak_memory(r):,.0f} MiB | {_opt_s(r.get('synthesize_one_s'))} |"
+            )
+    if res.get("optimizers"):
+        by = {(r["config"], r["model"], r["optimizer"]): r["step_s"] for r in res["optimizers"]}
+        lines += [
+            "",
+            "### Optimizer on the GPU",
+            "",
+            "| config | model | foreach | fused | packed |",
+            "|---|---|---|---|---|",
+        ]
+        for c, mod in dict.fromkeys((r["config"], r["model"]) for r in res["optimizers"]):
+            cells = " | ".join(fmt_s(by[c, mod, o]) for o in ("foreach", "fused", "packed"))
+            lines.append(f"| {c} | {NAMES.get(mod, mod)} | {cells} |")
+    return lines + _compile_section(res.get("compile"), "GPU", "###")
 
 
 def _accuracy_section(manifest: dict[str, Any]) -> list[str]:

@@ -57,11 +57,12 @@ SWEEP = {
 QUICK_SWEEP = {"mlp": [96, 384], "transformer": [32, 128]}
 SCALING_BATCH = {"intents": 8, "examples": 64}  # the quick AddMod-p and SumFirst-n configs' batch
 SYNTHESIS_BATCH = 16  # intents per call for the 1,000-intent run (the fastest per intent on this CPU)
+CPU = torch.device("cpu")
 
 
 # ----- helpers ---------------------------------------------------------------------------------
-def machine() -> dict[str, Any]:
-    """What the absolute figures were measured on."""
+def machine(device: torch.device = CPU) -> dict[str, Any]:
+    """What the absolute figures were measured on (``device``: where the models ran)."""
     cpu = platform.processor() or "unknown"
     try:
         for line in open("/proc/cpuinfo"):
@@ -78,7 +79,15 @@ def machine() -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "device": device.type,
+        **({"gpu": torch.cuda.get_device_name(device), "cuda": torch.version.cuda} if device.type == "cuda" else {}),
     }
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a clock read after it covers that work (CPU: nothing)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def median(xs: list[float]) -> float:
@@ -109,16 +118,16 @@ class TrainingStep:
 
     def __init__(
         self, task: Any, model_name: str, model_config: dict, intents: int, examples: int, seed: int = 0,
-        optimizer: str = "packed",
+        optimizer: str = "packed", device: torch.device = CPU,
     ):  # fmt: skip
-        self.task, self.intents, self.examples = task, intents, examples
+        self.task, self.intents, self.examples, self.device = task, intents, examples, device
         torch.manual_seed(seed)
         t0 = time.perf_counter()
         self.model = build_model(model_name, task.spec, task.intent_dim, model_config, contract=task.contract)
         self.build_s = time.perf_counter() - t0
-        self.model.train()
+        self.model.to(device).train()
         if optimizer == "packed":  # as in training
-            self.opt = build_optimizer(self.model, 1e-4, 0.01, next(self.model.parameters()).device)
+            self.opt = build_optimizer(self.model, 1e-4, 0.01, device)
         else:  # AdamW's own per-tensor kernels: "foreach" or "fused"
             self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4, weight_decay=0.01, **{optimizer: True})
         self.gen = torch.Generator().manual_seed(seed + 1)
@@ -130,7 +139,7 @@ class TrainingStep:
         pick = torch.randperm(len(self.train_intents), generator=self.gen)[:k].tolist()
         intents = [self.train_intents[i] for i in pick]  # distinct intents, a fresh draw every step
         x, y = self.task.sample(intents, self.examples, self.gen)
-        return intents, self.task.intent_features(intents), x, y
+        return intents, self.task.intent_features(intents).to(self.device), x.to(self.device), y.to(self.device)
 
     def loss(self, intents: list, u: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.task.loss(self.model(u, x), y, intents)
@@ -138,9 +147,11 @@ class TrainingStep:
     def __call__(self) -> float:
         """One step; returns its seconds."""
         intents, u, x, y = self.batch()
+        sync(self.device)
         c0, t0 = time.process_time(), time.perf_counter()
         loss = self.loss(intents, u, x, y)
         update(loss, self.opt, TrainConfig.grad_clip)
+        sync(self.device)
         wall = time.perf_counter() - t0
         self.cpu_times.append(time.process_time() - c0)
         return wall
@@ -163,7 +174,9 @@ def interleaved(fns: dict[str, Callable[[], float]], rounds: int, per_round: int
 
 
 # ----- sections --------------------------------------------------------------------------------
-def training(configs: list[dict[str, Any]], rounds: int, per_round: int, models: tuple = MODELS) -> list[dict]:
+def training(
+    configs: list[dict[str, Any]], rounds: int, per_round: int, models: tuple = MODELS, device: torch.device = CPU
+) -> list[dict]:
     """Median seconds per training step and intent-examples per second, every model of every config."""
     rows = []
     for cfg in configs:
@@ -171,7 +184,7 @@ def training(configs: list[dict[str, Any]], rounds: int, per_round: int, models:
         tc = cfg.get("train", {})
         steps = {
             m: TrainingStep(task, m, cfg.get("models", {}).get(m, {}), tc.get("intents_per_step", 8), tc.get(
-                "examples_per_intent", 64))
+                "examples_per_intent", 64), device=device)
             for m in models
         }  # fmt: skip
         times = interleaved(steps, rounds, per_round)
@@ -203,7 +216,10 @@ def training(configs: list[dict[str, Any]], rounds: int, per_round: int, models:
 OPTIMIZERS = ("foreach", "fused", "packed")
 
 
-def optimizers(configs: list[dict[str, Any]], rounds: int, per_round: int, models: tuple = ("metagnn", "flat")) -> list:
+def optimizers(
+    configs: list[dict[str, Any]], rounds: int, per_round: int, models: tuple = ("metagnn", "flat"),
+    device: torch.device = CPU,
+) -> list:  # fmt: skip
     """A whole training step under AdamW's per-tensor kernels (``foreach``, ``fused``) and under
     :class:`metagnn.optim.PackedAdamW` (fused; what training uses), in turns, on the quick configs."""
     rows = []
@@ -212,7 +228,7 @@ def optimizers(configs: list[dict[str, Any]], rounds: int, per_round: int, model
         tc = cfg.get("train", {})
         steps = {
             (m, o): TrainingStep(task, m, cfg.get("models", {}).get(m, {}), tc.get("intents_per_step", 8),
-                                 tc.get("examples_per_intent", 64), optimizer=o)
+                                 tc.get("examples_per_intent", 64), optimizer=o, device=device)
             for m in models for o in OPTIMIZERS
         }  # fmt: skip
         times = interleaved(steps, rounds, per_round)
@@ -244,8 +260,9 @@ def graph_construction(configs: list[dict[str, Any]]) -> list[dict]:
 
 
 def synthesis(
-    cfg: dict[str, Any], singles: int, total: int, batch: int, repeats: int, models: tuple = HYPERNETWORKS
-) -> list[dict]:
+    cfg: dict[str, Any], singles: int, total: int, batch: int, repeats: int, models: tuple = HYPERNETWORKS,
+    device: torch.device = CPU,
+) -> list[dict]:  # fmt: skip
     """Latency, intent -> weight set: one intent at a time, and ``total`` intents in batches of ``batch``."""
     task = build_task(cfg["task"], cfg.get("task_config", {}))
     pool = intents_of(task)
@@ -253,10 +270,15 @@ def synthesis(
     built = {}
     for m in models:
         torch.manual_seed(0)
-        built[m] = build_model(
-            m, task.spec, task.intent_dim, cfg.get("models", {}).get(m, {}), contract=task.contract
-        ).eval()
+        built[m] = (
+            build_model(m, task.spec, task.intent_dim, cfg.get("models", {}).get(m, {}), contract=task.contract)
+            .to(device)
+            .eval()
+        )
     counter = {"i": 0}
+
+    def features(intents: list) -> torch.Tensor:  # the intents' features, on the device (in the timed region)
+        return task.intent_features(intents).to(device)
 
     def next_intents(n: int) -> list:
         out = [pool[(counter["i"] + j) % len(pool)] for j in range(n)]
@@ -270,7 +292,8 @@ def synthesis(
             intents = next_intents(1)
             c0, t0 = time.process_time(), time.perf_counter()
             with torch.no_grad():
-                built[m].synthesize(task.intent_features(intents))
+                built[m].synthesize(features(intents))
+            sync(device)
             wall = time.perf_counter() - t0
             cpu[m, "one"].append(time.process_time() - c0)
             return wall
@@ -282,7 +305,8 @@ def synthesis(
             c0, t0 = time.process_time(), time.perf_counter()
             with torch.no_grad():
                 for start in range(0, total, batch):
-                    built[m].synthesize(task.intent_features(next_intents(min(batch, total - start))))
+                    built[m].synthesize(features(next_intents(min(batch, total - start))))
+            sync(device)
             wall = time.perf_counter() - t0
             cpu[m, "many"].append(time.process_time() - c0)
             return wall
@@ -292,7 +316,7 @@ def synthesis(
     single = interleaved({m: one(m) for m in models}, rounds=repeats, per_round=max(1, singles // repeats))
     with torch.no_grad():
         for m in models:  # warm-up: one batch (a whole run of ``total`` would double the section's time)
-            built[m].synthesize(task.intent_features(next_intents(batch)))
+            built[m].synthesize(features(next_intents(batch)))
     batched = interleaved({m: many(m) for m in models}, rounds=repeats, per_round=1, warmup=0)
     for m in models:
         rows.append(
@@ -504,21 +528,26 @@ def _run_s_batch(task: Any, model: Any, b: int, n: int, rounds: int, per_round: 
     }
 
 
-def compiled(cfg: dict[str, Any], rounds: int, per_round: int, model: str = "metagnn") -> dict[str, Any]:
+def compiled(
+    cfg: dict[str, Any], rounds: int, per_round: int, model: str = "metagnn", device: torch.device = CPU
+) -> dict[str, Any]:
     """``torch.compile`` against eager: the hypernetwork's forward + backward (a training step's share of it),
     in turns, with the first compiled call's seconds and the largest difference of the generated weights."""
     task = build_task(cfg["task"], cfg.get("task_config", {}))
     tc = cfg.get("train", {})
-    step = TrainingStep(task, model, cfg.get("models", {}).get(model, {}), tc.get("intents_per_step", 8), 64)
+    step = TrainingStep(task, model, cfg.get("models", {}).get(model, {}), tc.get("intents_per_step", 8), 64,
+                        device=device)  # fmt: skip
     _, u, _, _ = step.batch()
     m = step.model
     probe = {k: torch.randn_like(v) for k, v in m.synthesize(u).items()}
 
     def fwd_bwd(fn: Callable) -> Callable[[], float]:
         def f() -> float:
+            sync(device)
             t0 = time.perf_counter()
             theta = fn(u)
             sum((theta[k] * probe[k]).sum() for k in theta).backward()
+            sync(device)
             return time.perf_counter() - t0
 
         return f
@@ -551,25 +580,34 @@ def scaling_point(point: dict[str, Any]) -> dict[str, Any]:
     """Child side: build one model for one target size, time a few steps, report RSS figures."""
     tune_allocator()  # as every training process does
     torch.set_num_threads(point["threads"])
+    device = torch.device(point.get("device", "cpu"))
     task_name, task_cfg = scaling_task(point["family"], point["size"])
     task = build_task(task_name, task_cfg)
     rss_start = _rss_kib("VmRSS")
-    step = TrainingStep(task, point["model"], {}, point["intents"], point["examples"])
+    step = TrainingStep(task, point["model"], {}, point["intents"], point["examples"], device=device)
     rss_built = _rss_kib("VmRSS")
     peak_build = _rss_kib("VmHWM")
     reset = _reset_peak()
+    gpu = {}
+    if device.type == "cuda":  # the device's own peak: weights, optimizer state and the steps' activations
+        gpu["gpu_built_mib"] = torch.cuda.memory_allocated(device) / 2**20
+        torch.cuda.reset_peak_memory_stats(device)
     times = [step() for _ in range(point["warmup"])]
     before = resource.getrusage(resource.RUSAGE_SELF)
     times = [step() for _ in range(point["steps"])]
     after = resource.getrusage(resource.RUSAGE_SELF)
+    if device.type == "cuda":
+        gpu["gpu_peak_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     synthesis = []  # one program (one intent), no gradient: what a user waits for at this target size
     if isinstance(step.model, Hypernetwork):
         step.model.eval()
         u = task.intent_features(step.train_intents[:1])
         with torch.no_grad():
             for _ in range(3):
+                sync(device)
                 t0 = time.perf_counter()
-                step.model.synthesize(u)
+                step.model.synthesize(u.to(device))
+                sync(device)
                 synthesis.append(time.perf_counter() - t0)
     return {
         **point,
@@ -591,6 +629,7 @@ def scaling_point(point: dict[str, Any]) -> dict[str, Any]:
         # after the build was recorded). Not ``ru_maxrss`` of the child: Linux carries the parent's
         # peak over ``fork`` into it, so a child of a large parent reports the parent's figure.
         "peak_process_mib": max(peak_build, _rss_kib("VmHWM")) / 1024,
+        **gpu,
     }
 
 
@@ -614,8 +653,14 @@ def _reset_peak() -> bool:
         return False
 
 
-def scaling(sweep: dict[str, list[int]], steps: int, models: tuple = HYPERNETWORKS) -> list[dict]:
-    """Every (family, size, model) point in a fresh subprocess; models alternate within a size."""
+def scaling(
+    sweep: dict[str, list[int]], steps: int, models: tuple = HYPERNETWORKS, device: torch.device = CPU
+) -> list[dict]:
+    """Every (family, size, model) point in a fresh subprocess; models alternate within a size.
+
+    On a GPU the points run in this process: the device's own peak (``torch.cuda.max_memory_allocated``,
+    reset per point) is the memory figure there, and a CUDA context per subprocess would cost seconds each.
+    """
     rows = []
     for family, sizes in sweep.items():
         for size in sizes:
@@ -627,9 +672,10 @@ def scaling(sweep: dict[str, list[int]], steps: int, models: tuple = HYPERNETWOR
                     "threads": torch.get_num_threads(),
                     "warmup": 1,
                     "steps": steps,
+                    "device": device.type,
                     **SCALING_BATCH,
                 }
-                rows.append(_run_child(point))
+                rows.append(_run_child(point) if device.type == "cpu" else _run_here(point))
     return rows
 
 
@@ -668,56 +714,82 @@ def _run_child(point: dict[str, Any], env: dict[str, str] | None = None) -> dict
     return row
 
 
+def _run_here(point: dict[str, Any]) -> dict[str, Any]:
+    """Run one scaling point in this process (on a GPU), its memory handed back before the next."""
+    t0 = time.perf_counter()
+    try:
+        row = scaling_point(point)
+    except torch.cuda.OutOfMemoryError:
+        row = {**point, "error": "out of GPU memory"}
+    row["wall_s"] = time.perf_counter() - t0
+    gc.collect()
+    torch.cuda.empty_cache()
+    return row
+
+
 def main_child(point_json: str) -> None:
     print(json.dumps(scaling_point(json.loads(point_json))))
 
 
 # ----- the whole run -----------------------------------------------------------------------------
-def run_all(quick: bool, log: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """Every section; ``quick`` shrinks repeats, configs and the sweep."""
+def run_all(
+    quick: bool,
+    log: Callable[[str], None] = lambda s: None,
+    device: torch.device = CPU,
+    save: Callable[[dict[str, Any]], None] = lambda res: None,
+) -> dict[str, Any]:
+    """Every section; ``quick`` shrinks repeats, configs and the sweep. ``save`` gets the results so far after
+    each section (an interrupted run keeps what it measured). On a GPU the sections that measure the CPU
+    itself (graph construction, all cores, matmul peak and profile, vmap vs loop, the allocator) are left out."""
     configs = task_configs(quick)
     addmod = next(c for c in configs if c["name"] == "addmod-quick")
-    res: dict[str, Any] = {"quick": quick, "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    cpu = device.type == "cpu"
+    res: dict[str, Any] = {
+        "quick": quick, "machine": machine(device), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }  # fmt: skip
     t0 = time.perf_counter()
-    log("graph construction")
-    res["graph"] = graph_construction(configs)
-    log(f"training steps ({', '.join(c['name'] for c in configs)})")
-    res["training"] = training(configs, rounds=2 if quick else 4, per_round=2 if quick else 5)
-    log("optimizers: per-tensor kernels and the packed one")
-    res["optimizers"] = optimizers(configs, rounds=2 if quick else 5, per_round=2 if quick else 6)
-    log("synthesis latency")
-    res["synthesis"] = synthesis(
-        addmod, singles=30 if quick else 60, total=1000, batch=SYNTHESIS_BATCH, repeats=2 if quick else 5
-    )
+
+    def section(key: str, what: str, fn: Callable[[], Any]) -> None:
+        log(what)
+        res[key] = fn()
+        res["wall_s"] = time.perf_counter() - t0
+        save(res)
+
+    if cpu:
+        section("graph", "graph construction", lambda: graph_construction(configs))
+    section("training", f"training steps ({', '.join(c['name'] for c in configs)})", lambda: training(
+        configs, rounds=2 if quick else 4, per_round=2 if quick else 5, device=device))  # fmt: skip
+    section("optimizers", "optimizers: per-tensor kernels and the packed one", lambda: optimizers(
+        configs, rounds=2 if quick else 5, per_round=2 if quick else 6, device=device))  # fmt: skip
+    section("synthesis", "synthesis latency", lambda: synthesis(
+        addmod, singles=30 if quick else 60, total=1000, batch=SYNTHESIS_BATCH, repeats=2 if quick else 5,
+        device=device))  # fmt: skip
     cores = res["machine"]["usable_cores"] or 1
-    if cores > torch.get_num_threads():
-        log(f"synthesis on all {cores} cores")
+    if cpu and cores > torch.get_num_threads():
         threads = torch.get_num_threads()
         torch.set_num_threads(cores)
         try:
-            res["synthesis_all_cores"] = {"threads": cores, "rows": synthesis(
-                addmod, singles=10, total=1000, batch=SYNTHESIS_BATCH, repeats=2 if quick else 5, models=("metagnn",)
-            )}  # fmt: skip
+            section("synthesis_all_cores", f"synthesis on all {cores} cores", lambda: {"threads": cores, "rows": (
+                synthesis(addmod, singles=10, total=1000, batch=SYNTHESIS_BATCH, repeats=2 if quick else 5,
+                          models=("metagnn",)))})  # fmt: skip
         finally:
             torch.set_num_threads(threads)
-    if not quick:
-        log("synthesis: batch size")
-        res["synthesis_batches"] = synthesis_batches(addmod, (1, 4, 16, 64), intents=128)
-    log("efficiency")
-    res["efficiency"] = efficiency(addmod, rounds=3 if quick else 5, per_round=2)
-    log("running S: vmap vs loop")
-    res["run_s"] = run_s(addmod, (8,) if quick else (8, 64), rounds=3, per_round=3)
-    if not quick:
-        log("torch.compile vs eager")
-        res["compile"] = compiled(addmod, rounds=3, per_round=5)
-    log("scaling sweep (a subprocess per point)")
-    res["scaling"] = scaling(QUICK_SWEEP if quick else SWEEP, steps=2 if quick else 3)
+    if cpu and not quick:
+        section("synthesis_batches", "synthesis: batch size", lambda: synthesis_batches(addmod, (1, 4, 16, 64), 128))
+    if cpu:
+        section("efficiency", "efficiency", lambda: efficiency(addmod, rounds=3 if quick else 5, per_round=2))
+        section("run_s", "running S: vmap vs loop", lambda: run_s(
+            addmod, (8,) if quick else (8, 64), rounds=3, per_round=3))  # fmt: skip
     res["scaling_batch"] = SCALING_BATCH
-    if not quick:
-        log("allocator check at the largest sizes")
-        res["allocator"] = allocator_check(SWEEP, steps=2)
+    section("scaling", "scaling sweep" + (" (a subprocess per point)" if cpu else ""), lambda: scaling(
+        QUICK_SWEEP if quick else SWEEP, steps=2 if quick else 3, device=device))  # fmt: skip
+    if cpu and not quick:
+        section("allocator", "allocator check at the largest sizes", lambda: allocator_check(SWEEP, steps=2))
+    if not quick:  # last: on a GPU the first compiled call is the slowest piece of the run
+        section("compile", "torch.compile vs eager", lambda: compiled(addmod, rounds=3, per_round=5, device=device))
     res["machine_end"] = {"load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
     res["wall_s"] = time.perf_counter() - t0
+    save(res)
     return res
 
 

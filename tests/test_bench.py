@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # development tooling, not the package
 import bench  # noqa: E402
@@ -139,6 +140,36 @@ def test_render_writes_page_and_plots(tmp_path, configs):
     per_step = "8 intents x 64 examples per step"
     assert verdicts[f"at 100,000 target parameters (mlp), {per_step}: Meta-GNN's peak memory below Meta-MLP's"] == "met"
     assert "Meta-GNN's training step <= 2x Meta-MLP's (sumfirst-quick)" in verdicts  # measured: either verdict
+
+
+def test_a_gpu_run_renders_as_its_own_section_beside_the_cpu_run(tmp_path, configs):
+    cfg = tiny(configs["sumfirst-quick"])
+    training = suite.training([cfg], rounds=1, per_round=1, models=("metagnn", "flat"))
+    cpu = {"quick": True, "machine": suite.machine(), "started": "now", "wall_s": 1.0, "training": training,
+           "synthesis": [], "run_s": [], "graph": suite.graph_construction([cfg])}  # fmt: skip
+    scaling = [
+        {"family": "mlp", "size": s, "model": m, "target_parameters": p, "parameters": 10, "step_s": 0.01,
+         "gpu_peak_mib": mem, "synthesize_one_s": 0.004}
+        for s, p, mem, m in [(1, 10_000, 50.0, "metagnn"), (2, 100_000, 90.0, "metagnn"),
+                             (1, 10_000, 80.0, "flat"), (2, 100_000, 700.0, "flat")]
+    ]  # fmt: skip
+    gpu = {**cpu, "machine": {**suite.machine(), "device": "cuda", "gpu": "a test GPU", "cuda": "13.0"},
+           "scaling": scaling, "scaling_batch": suite.SCALING_BATCH, "command": "bench.py --device cuda"}  # fmt: skip
+    page_path = tmp_path / "performance.md"
+    saved = tmp_path / "results" / "performance"
+    saved.mkdir(parents=True)
+    (saved / "bench-quick.json").write_text(json.dumps(cpu))
+    (saved / bench.results_name(True, torch.device("cuda"))).write_text(json.dumps(gpu))
+    assert bench.main(["--from-json", str(saved / "bench-quick.json"), "--out", str(page_path)]) == 0
+    page = page_path.read_text()
+    gpu_part = page[page.index("## On a GPU") :]
+    assert "`bench.py --device cuda` on a test GPU" in gpu_part
+    assert "| mlp | 2 | Meta-GNN | 100,000 | 10.0 ms | 90 MiB | 4.0 ms |" in gpu_part
+    assert "Meta-GNN 90 MiB, Meta-MLP 700 MiB (ratio 0.13) | met" in gpu_part
+    ratio = training[0]["step_s"] / training[1]["step_s"]
+    assert f"| sumfirst-quick | Meta-GNN | {training[0]['parameters']:,} |" in gpu_part
+    assert f"| {ratio:.2f} |" in gpu_part
+    assert bench.main(["--from-json", str(saved / "bench-cuda-quick.json"), "--out", str(page_path)]) == 2
 
 
 def test_loglog_slope():
