@@ -144,23 +144,28 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def _compile_section(c: dict[str, Any] | None, where: str = "CPU", level: str = "##") -> list[str]:
+    """``torch.compile`` (or, with ``c["how"] == "cuda graph"``, CUDA graphs) against eager, from ``compiled``."""
     if not c:
         return []
-    lines = ["", f"{level} `torch.compile`", ""]
+    graph = c.get("how") == "cuda graph"
+    title, what = ("CUDA graphs", "captured as CUDA graphs") if graph else ("`torch.compile`", "compiled (inductor)")
+    lines = ["", f"{level} {title}", ""]
     if "error" in c:
-        return lines + [f"`torch.compile` of {NAMES[c['model']]}'s `synthesize` failed here: {c['error']}"]
+        return lines + [f"{title} of {NAMES[c['model']]}'s `synthesize` failed here: {c['error']}"]
     faster = c["compiled_s"] < c["eager_s"]
+    first = "capture" if graph else "compiled call"
+    cache = "" if graph else " (less when inductor's on-disk cache holds an earlier run's kernels)"
     return lines + [
         f"{NAMES[c['model']]}'s `synthesize`, forward and backward (a training step's share of the hypernetwork), on",
-        f"{c['config']}, eager and compiled (inductor) in turns: eager {fmt_s(c['eager_s'])}, compiled "
-        f"{fmt_s(c['compiled_s'])} (ratio {c['compiled_s'] / c['eager_s']:.2f}); the first compiled call took "
-        f"{fmt_s(c['first_call_s'])} (less when inductor's on-disk cache holds an earlier run's kernels), and the "
-        f"weights differ by at most {c['max_abs_diff']:.1g}. "
-        + (
-            "Compilation pays here."
-            if faster
-            else f"On this {where} compilation does not pay, so training runs eager (the only path)."
-        ),
+        f"{c['config']}, eager and {what} in turns: eager {fmt_s(c['eager_s'])}, {'graphed' if graph else 'compiled'} "
+        f"{fmt_s(c['compiled_s'])} (ratio {c['compiled_s'] / c['eager_s']:.2f}); the first {first} took "
+        f"{fmt_s(c['first_call_s'])}{cache}, and the weights differ by at most {c['max_abs_diff']:.1g}. "
+        + {
+            (False, True): "Compilation pays here; training runs eager (the only path) all the same.",
+            (False, False): f"On this {where} compilation does not pay, so training runs eager (the only path).",
+            (True, True): "CUDA graphs pay here; training runs eager (the only path) all the same.",
+            (True, False): f"On this {where} CUDA graphs do not pay.",
+        }[graph, faster],
     ]
 
 
@@ -730,7 +735,11 @@ def _gpu_section(res: dict[str, Any], path: Path) -> list[str]:
         for c, mod in dict.fromkeys((r["config"], r["model"]) for r in res["optimizers"]):
             cells = " | ".join(fmt_s(by[c, mod, o]) for o in ("foreach", "fused", "packed"))
             lines.append(f"| {c} | {NAMES.get(mod, mod)} | {cells} |")
-    return lines + _compile_section(res.get("compile"), "GPU", "###")
+    return (
+        lines
+        + _compile_section(res.get("cuda_graph"), "GPU", "###")
+        + _compile_section(res.get("compile"), "GPU", "###")
+    )
 
 
 def _accuracy_section(manifest: dict[str, Any]) -> list[str]:

@@ -40,12 +40,13 @@ from typing import Any
 import torch
 
 from metagnn.models import Hypernetwork, build_model
+from metagnn.models.base import SynthesisModule
 from metagnn.optim import build_optimizer, update
 from metagnn.registry import TASKS
 from metagnn.runtime import tune_allocator
 from metagnn.targets import SynthesizedNetwork, run
 from metagnn.tasks import build_task
-from metagnn.train import TrainConfig
+from metagnn.train import TrainConfig, training_forward
 
 MODELS = ("metagnn", "gmlp", "flat", "direct")
 HYPERNETWORKS = ("metagnn", "gmlp", "flat")
@@ -126,6 +127,7 @@ class TrainingStep:
         self.model = build_model(model_name, task.spec, task.intent_dim, model_config, contract=task.contract)
         self.build_s = time.perf_counter() - t0
         self.model.to(device).train()
+        self.forward = training_forward(self.model, device)  # as in training: on a GPU, CUDA graphs
         if optimizer == "packed":  # as in training
             self.opt = build_optimizer(self.model, 1e-4, 0.01, device)
         else:  # AdamW's own per-tensor kernels: "foreach" or "fused"
@@ -142,7 +144,7 @@ class TrainingStep:
         return intents, self.task.intent_features(intents).to(self.device), x.to(self.device), y.to(self.device)
 
     def loss(self, intents: list, u: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.task.loss(self.model(u, x), y, intents)
+        return self.task.loss(self.forward(u, x), y, intents)
 
     def __call__(self) -> float:
         """One step; returns its seconds."""
@@ -529,10 +531,13 @@ def _run_s_batch(task: Any, model: Any, b: int, n: int, rounds: int, per_round: 
 
 
 def compiled(
-    cfg: dict[str, Any], rounds: int, per_round: int, model: str = "metagnn", device: torch.device = CPU
-) -> dict[str, Any]:
-    """``torch.compile`` against eager: the hypernetwork's forward + backward (a training step's share of it),
-    in turns, with the first compiled call's seconds and the largest difference of the generated weights."""
+    cfg: dict[str, Any], rounds: int, per_round: int, model: str = "metagnn", device: torch.device = CPU,
+    how: str = "compile",
+) -> dict[str, Any]:  # fmt: skip
+    """The hypernetwork's forward + backward (a training step's share of it), eager against ``how``: ``"compile"``
+    (``torch.compile``, inductor) or ``"cuda graph"`` (``torch.cuda.make_graphed_callables``: forward and backward
+    each replayed as one CUDA graph). In turns, with the first call's seconds (compilation or capture) and the
+    largest difference of the generated weights."""
     task = build_task(cfg["task"], cfg.get("task_config", {}))
     tc = cfg.get("train", {})
     step = TrainingStep(task, model, cfg.get("models", {}).get(model, {}), tc.get("intents_per_step", 8), 64,
@@ -553,15 +558,22 @@ def compiled(
         return f
 
     try:
-        fast = torch.compile(m.synthesize)
-        first = fwd_bwd(fast)()
+        t0 = time.perf_counter()
+        if how == "compile":
+            fast = torch.compile(m.synthesize)
+        else:
+            graphed = torch.cuda.make_graphed_callables(SynthesisModule(m), (u,), allow_unused_input=True)
+            fast = lambda u: dict(zip(probe, graphed(u)))  # noqa: E731
+        first = time.perf_counter() - t0 + fwd_bwd(fast)()
         diff = max((fast(u)[k] - m.synthesize(u)[k]).abs().max().item() for k in probe)
     except Exception as e:  # a compiler missing or failing is a result here, not a crash of the runner
-        return {"config": cfg["name"], "model": model, "error": f"{type(e).__name__}: {str(e).splitlines()[0]}"}
+        return {"config": cfg["name"], "model": model, "how": how,
+                "error": f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"}  # fmt: skip
     times = interleaved({"eager": fwd_bwd(m.synthesize), "compiled": fwd_bwd(fast)}, rounds, per_round)
     return {
         "config": cfg["name"],
         "model": model,
+        "how": how,
         "first_call_s": first,
         "eager_s": median(times["eager"]),
         "compiled_s": median(times["compiled"]),
@@ -785,6 +797,9 @@ def run_all(
         QUICK_SWEEP if quick else SWEEP, steps=2 if quick else 3, device=device))  # fmt: skip
     if cpu and not quick:
         section("allocator", "allocator check at the largest sizes", lambda: allocator_check(SWEEP, steps=2))
+    if not cpu:
+        section("cuda_graph", "CUDA graphs vs eager", lambda: compiled(
+            addmod, rounds=3, per_round=5, device=device, how="cuda graph"))  # fmt: skip
     if not quick:  # last: on a GPU the first compiled call is the slowest piece of the run
         section("compile", "torch.compile vs eager", lambda: compiled(addmod, rounds=3, per_round=5, device=device))
     res["machine_end"] = {"load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}

@@ -89,7 +89,8 @@ class AxisRelation:
         c = self.origin + u[:, self.feature].double() * self.scale
         if self.kind == "modulus":
             c = c.round()
-            if bool((c < 1).any()):
+            # (Not while a CUDA graph is being captured: reading a value back is not allowed there.)
+            if not (u.is_cuda and torch.cuda.is_current_stream_capturing()) and bool((c < 1).any()):
                 raise SpecError(f"intent axis {self.node_set!r}: a modulus below 1 in {c.tolist()}")
         return c.to(u.dtype)
 
@@ -180,7 +181,12 @@ class IntentContract:
         if not self.code:
             return torch.zeros_like(u)
         private = sorted({f for a in self.axes for f in a.private})
-        return u.index_fill(1, torch.tensor(private, device=u.device), 0.0) if private else u
+        if not private:
+            return u
+        u = u.clone()
+        for f in private:  # column by column: an index tensor would be copied from the host (not in a CUDA graph)
+            u[:, f] = 0.0
+        return u
 
     def snap(self, u: Tensor) -> Tensor:
         """Estimated intent features (from examples, :mod:`metagnn.examples`) made valid for the axes: each

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -35,6 +36,7 @@ from metagnn.distributed import World, close_world, init_world
 from metagnn.errors import CheckpointError, ConfigError, RunFolderBusy, TrainingError
 from metagnn.evaluate import evaluate
 from metagnn.models import Model, build_model
+from metagnn.models.base import CudaGraphed, Hypernetwork
 from metagnn.optim import build_optimizer, update
 from metagnn.registry import MODELS, TASKS
 from metagnn.runtime import pick_device, provenance, tune_allocator
@@ -349,6 +351,7 @@ def _train(
     net: torch.nn.Module = model
     if world.size > 1:
         net = DistributedDataParallel(model, device_ids=[dev] if dev.type == "cuda" else None)
+    forwards = [training_forward(net if h is model else h, dev) for h in hypernets]
     if log_batches:  # every rank writes its own log; rank 0 may not have created the folder yet
         out.mkdir(parents=True, exist_ok=True)
     batch_log = open(out / f"batches.rank{world.rank}.jsonl", "a") if log_batches else None  # noqa: SIM115
@@ -385,8 +388,7 @@ def _train(
             u, x, y = task.intent_features(intents).to(dev), x.to(dev), y.to(dev)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr_at(step)
-            hypernet = hypernets[step % len(hypernets)]
-            out_ = (net if hypernet is model else hypernet)(u, x)
+            out_ = forwards[step % len(hypernets)](u, x)
             loss = task.loss(out_, y, intents)
             if world.size > 1:  # DDP averages the ranks' gradients: weigh each shard's mean by its share
                 loss = loss * (task.loss_terms(y) * world.size / global_terms)
@@ -430,6 +432,21 @@ def _train(
         if batch_log is not None:
             batch_log.close()
     return finish(task, model, run, cfg, out, dev, state, best_weights) if world.is_main else None
+
+
+def training_forward(model: torch.nn.Module, dev: torch.device) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """What a training step calls for ``model(u, x)``: on a GPU, a :meth:`~Hypernetwork.replayable` hypernetwork
+    (not wrapped for DDP) has its ``synthesize`` replayed as CUDA graphs (:class:`~metagnn.models.base.CudaGraphed`:
+    the same kernels, launched once per pass instead of once each); elsewhere, and with ``METAGNN_CUDA_GRAPHS=0``
+    in the environment, the model itself."""
+    if (
+        dev.type == "cuda"
+        and isinstance(model, Hypernetwork)
+        and model.replayable()
+        and os.environ.get("METAGNN_CUDA_GRAPHS", "1") != "0"
+    ):
+        return CudaGraphed(model)
+    return model
 
 
 def last_checkpoint(out: Path, state: dict[str, Any]) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -45,3 +48,45 @@ class Hypernetwork(Model):
 
     def forward(self, u: Tensor, x: Tensor) -> Tensor:
         return run(self.spec, self.synthesize(u), x)
+
+    def replayable(self) -> bool:
+        """Whether ``synthesize`` runs the same operations on the same tensors at every call in training (it draws
+        nothing afresh), so that it can be captured once and replayed (:class:`CudaGraphed`)."""
+        return True
+
+
+class SynthesisModule(nn.Module):
+    """``model.synthesize`` as a module returning a tuple in spec order (what CUDA graph capture takes)."""
+
+    def __init__(self, model: Hypernetwork) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, u: Tensor) -> tuple[Tensor, ...]:
+        theta = self.model.synthesize(u)
+        return tuple(theta[p.name] for p in self.model.spec.params)
+
+
+class CudaGraphed:
+    """``model(u, x)`` with ``model.synthesize`` replayed as CUDA graphs, forward and backward, one capture per
+    batch shape (``torch.cuda.make_graphed_callables``).
+
+    A step of a group-tied hypernetwork is thousands of small kernels, which the host launches one by one: on
+    a GPU the step is bound by the host. Replayed, each pass is one launch, and the kernels (so the numbers)
+    are the eager ones. Parameters are read in place, so optimizer steps between calls are seen; gradients
+    accumulate into ``.grad`` as in eager mode. For training mode only, a model that is not moved after the
+    first call, and one that is :meth:`Hypernetwork.replayable` (see :func:`metagnn.train.training_forward`).
+    """
+
+    def __init__(self, model: Hypernetwork) -> None:
+        self.model = model
+        self.graphs: dict[tuple, Callable[[Tensor], tuple[Tensor, ...]]] = {}
+
+    def __call__(self, u: Tensor, x: Tensor) -> Tensor:
+        shape = (tuple(u.shape), u.dtype, u.device)
+        if shape not in self.graphs:
+            self.graphs[shape] = torch.cuda.make_graphed_callables(
+                SynthesisModule(self.model), (u,), allow_unused_input=True
+            )
+        theta = dict(zip((p.name for p in self.model.spec.params), self.graphs[shape](u)))
+        return run(self.model.spec, theta, x)

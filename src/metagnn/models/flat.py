@@ -41,6 +41,8 @@ class MetaMLP(Hypernetwork):
         nn.init.normal_(self.head.weight, std=cfg.d_hidden**-0.5)
         nn.init.zeros_(self.head.bias)
         self.sizes = [math.prod(spec.shape(p)) for p in spec.params]
+        # On the model's device, so that a step copies nothing from the host (a CUDA graph could not capture that).
+        self.register_buffer("size_counts", torch.tensor(self.sizes), persistent=False)
         self.register_buffer(
             "mean", torch.cat([torch.full((n,), p.init_mean) for n, p in zip(self.sizes, spec.params)])
         )
@@ -48,7 +50,7 @@ class MetaMLP(Hypernetwork):
         self.log_gain = nn.Parameter(torch.zeros(len(spec.params)))
 
     def synthesize(self, u: Tensor) -> Theta:
-        gain = torch.repeat_interleave(self.log_gain.exp(), torch.tensor(self.sizes, device=u.device))
+        gain = torch.repeat_interleave(self.log_gain.exp(), self.size_counts, output_size=self.spec.num_parameters)
         flat = torch.addcmul(self.mean, self.std * gain, self.head(self.body(u)))  # one pass over (B, P)
         chunks = flat.split(self.sizes, dim=1)
         return {p.name: c.reshape(u.shape[0], *self.spec.shape(p)) for p, c in zip(self.spec.params, chunks)}

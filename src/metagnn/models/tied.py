@@ -393,6 +393,9 @@ class TiedHypernetwork(Hypernetwork):
             return {n: pe.to(self.pe_device) for n, pe in fresh.items()}
         return {n: getattr(self, f"pe__{key(n)}") for n in self.graph.node_sets}
 
+    def replayable(self) -> bool:
+        return not self.cfg.resample_pe  # redrawn PEs would be frozen into a replay
+
     @property
     def pe_device(self) -> torch.device:
         return getattr(self, f"pe__{key(self.graph.node_sets[0])}").device
