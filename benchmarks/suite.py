@@ -596,11 +596,11 @@ def scaling_point(point: dict[str, Any]) -> dict[str, Any]:
     task_name, task_cfg = scaling_task(point["family"], point["size"])
     task = build_task(task_name, task_cfg)
     rss_start = _rss_kib("VmRSS")
+    gpu = {"gpu_start_mib": torch.cuda.memory_allocated(device) / 2**20} if device.type == "cuda" else {}
     step = TrainingStep(task, point["model"], {}, point["intents"], point["examples"], device=device)
     rss_built = _rss_kib("VmRSS")
     peak_build = _rss_kib("VmHWM")
     reset = _reset_peak()
-    gpu = {}
     if device.type == "cuda":  # the device's own peak: weights, optimizer state and the steps' activations
         gpu["gpu_built_mib"] = torch.cuda.memory_allocated(device) / 2**20
         torch.cuda.reset_peak_memory_stats(device)
