@@ -3,7 +3,7 @@
     python benchmarks/bench.py --threads 1 --out docs/performance.md     # the full suite (about an hour)
     python benchmarks/bench.py --quick                                  # a few minutes, prints the targets
     python benchmarks/bench.py --from-json docs/results/performance/bench-full.json   # re-render, no measuring
-    python benchmarks/bench.py --device cuda                            # the GPU sections (docs/performance.md's last)
+    python benchmarks/bench.py --device cuda                            # the GPU sections (their own part of the page)
 
 Development tooling, not part of the package: it imports the public library and writes where it is told
 (the Markdown page, its plots beside it, and the raw results under ``results/performance/`` beside that).
@@ -31,6 +31,8 @@ DEFAULT_DOC = "docs/performance.md"
 def bench(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else (None if args.quick else DEFAULT_DOC)
     device = pick_device(args.device)
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {args.device}: the runner measures on cpu or cuda")
     if out is not None:
         out_path = Path(out)
         try:
@@ -58,13 +60,17 @@ def bench(args: argparse.Namespace) -> int:
         tune_allocator()  # as every training process does (metagnn.train, the CLI)
         json_path = saved / results_name(args.quick, device) if out is not None else None
 
+        partial = json_path.with_suffix(".partial.json") if json_path is not None else None
+
         def save(res: dict[str, Any]) -> None:  # after every section: an interrupted run keeps what it measured
-            if json_path is not None:
-                json_path.parent.mkdir(parents=True, exist_ok=True)
-                json_path.write_text(json.dumps({**res, "command": command_line(args)}, indent=1) + "\n")
+            if partial is not None:
+                partial.parent.mkdir(parents=True, exist_ok=True)
+                partial.write_text(json.dumps({**res, "command": command_line(args)}, indent=1) + "\n")
 
         res = suite.run_all(quick=args.quick, log=log, device=device, save=save)
         res["command"] = command_line(args)
+        if partial is not None:  # the whole run replaces the saved one only now
+            partial.replace(json_path)
     if out is not None:
         # The page: the CPU results (these, or the saved CPU run's beside a GPU run) and the saved GPU run's.
         cpu_json = Path(args.from_json) if args.from_json else saved / results_name(res["quick"], torch.device("cpu"))
@@ -89,7 +95,7 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def results_name(quick: bool, device: torch.device) -> str:
-    """The raw results' file name: ``bench-full.json``, ``bench-quick.json``, ``bench-cuda.json`` ..."""
+    """The raw results' file name: ``bench-full.json``, ``bench-quick.json``, ``bench-cuda-full.json`` ..."""
     return f"bench-{'' if device.type == 'cpu' else device.type + '-'}{'quick' if quick else 'full'}.json"
 
 
@@ -127,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help=f"Markdown report to write, with plots beside it (default: {DEFAULT_DOC}; none with --quick)",
     )
-    p.add_argument("--device", default="cpu", help="where the models run: cpu (default), cuda, cuda:N")
+    p.add_argument("--device", default="cpu", help="where the models run: cpu (default), cuda or cuda:N")
     p.add_argument("--from-json", default=None, help="re-render the report from a saved results JSON (no measuring)")
     args = p.parse_args(argv)
     try:

@@ -75,6 +75,9 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
     sc = res.get("scaling", [])
     batch = res.get("scaling_batch", {})
     per_step = f"{batch.get('intents', '?')} intents x {batch.get('examples', '?')} examples per step"
+    # GPU figures from before the runner recorded what each point starts with carry what the process held.
+    unknown = any("gpu_peak_mib" in r and "gpu_start_mib" not in r for r in sc)
+    held = " (each with what the process held before the point, not recorded)" if unknown else ""
     for family in ("mlp", "transformer"):
         s = scaling_summary(sc, "metagnn", family)
         if s is None:
@@ -87,22 +90,21 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
                 (
                     f"at {g['target_parameters']:,} target parameters ({family}), {per_step}: Meta-GNN's peak "
                     "memory below Meta-MLP's",
-                    f"Meta-GNN {peak_memory(g):,.0f} MiB, Meta-MLP {peak_memory(f):,.0f} MiB "
-                    f"(ratio {peak_memory(g) / peak_memory(f):.2f})",
+                    f"Meta-GNN {peak_memory(g):,.0f} MiB, Meta-MLP {peak_memory(f):,.0f} MiB"
+                    + (held or f" (ratio {peak_memory(g) / peak_memory(f):.2f})"),
                     "met" if peak_memory(g) < peak_memory(f) else "not met",
                 )
             )
         memory_ok = s["memory_slope"] <= 1.05 and s["worst_memory_growth_vs_params"] <= 1.25
-        unknown = any("gpu_peak_mib" in r and "gpu_start_mib" not in r for r in sc)  # a baseline in every figure
+        growth = (
+            f"log-log slope of the memory added by the steps {s['memory_slope']:.2f}, worst step-to-step growth over "
+            f"parameter growth {s['worst_memory_growth_vs_params']:.2f} (time: slope {s['time_slope']:.2f})"
+        )
         out.append(
             (
                 f"Meta-GNN's memory grows at most linearly with the target's size ({family} sweep)",
-                f"log-log slope of the memory added by the steps {s['memory_slope']:.2f}, worst step-to-step growth "
-                f"over parameter growth {s['worst_memory_growth_vs_params']:.2f} (time: slope "
-                f"{s['time_slope']:.2f})",
-                "not measured (what each point started with was not recorded)"
-                if unknown
-                else ("met" if memory_ok else "not met"),
+                "n/a" + held if unknown else growth,
+                "not measured" if unknown else ("met" if memory_ok else "not met"),
             )
         )
         if g.get("synthesize_one_s") is not None:
@@ -114,14 +116,15 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
                 )
             )
     syn = {r["model"]: r for r in res.get("synthesis", [])}
+    cpu = res["machine"].get("device", "cpu") == "cpu"  # on a GPU, CPU time is no measure of the work
     if "metagnn" in syn:
         r = syn["metagnn"]
         out.append(
             (
                 "one AddMod program synthesized in <= 5 ms (median)",
                 f"{1e3 * r['one_intent_s']:.1f} ms wall"
-                + (f" ({1e3 * r['one_intent_cpu_s']:.1f} ms CPU)" if r.get("one_intent_cpu_s") else ""),
-                _timed_verdict(r["one_intent_s"], r.get("one_intent_cpu_s"), 0.005),
+                + (f" ({1e3 * r['one_intent_cpu_s']:.1f} ms CPU)" if cpu and r.get("one_intent_cpu_s") else ""),
+                _timed_verdict(r["one_intent_s"], r.get("one_intent_cpu_s") if cpu else None, 0.005),
             )
         )
         rate = r["many_intents"] / r["many_s"]
@@ -130,9 +133,11 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
                 ">= 1,000 AddMod programs synthesized per second (batched, "
                 + ("one thread; the goal is for 2 cores)" if res["machine"].get("device", "cpu") == "cpu" else "GPU)"),
                 f"{rate:,.0f} per second: {r['many_intents']:,} in {r['many_s']:.2f} s wall"
-                + (f" ({r['many_cpu_s']:.2f} s CPU)" if r.get("many_cpu_s") else "")
+                + (f" ({r['many_cpu_s']:.2f} s CPU)" if cpu and r.get("many_cpu_s") else "")
                 + f", batches of {r['batch']}",
-                _timed_verdict(r["many_s"] / r["many_intents"], r.get("many_cpu_s", 0) / r["many_intents"], 1e-3),
+                _timed_verdict(
+                    r["many_s"] / r["many_intents"], r.get("many_cpu_s", 0) / r["many_intents"] if cpu else None, 1e-3
+                ),  # fmt: skip
             )
         )
     every = res.get("synthesis_all_cores")
@@ -171,7 +176,9 @@ def _compile_section(c: dict[str, Any] | None, where: str = "CPU", level: str = 
                 False,
                 True,
             ): "Compilation pays here; training does not compile (it runs eager, or as CUDA graphs on a GPU).",
-            (False, False): f"On this {where} compilation does not pay, so training runs eager (the only path).",
+            (False, False): f"On this {where} compilation does not pay; training does not compile."
+            if where != "CPU"
+            else "On this CPU compilation does not pay, so training runs eager (the only path).",
             (True, True): "CUDA graphs pay here: training replays them on a GPU (`metagnn.train.training_forward`).",
             (True, False): f"On this {where} CUDA graphs do not pay.",
         }[graph, faster],
@@ -682,11 +689,13 @@ def _gpu_section(res: dict[str, Any], path: Path) -> list[str]:
         f"`{res.get('command', 'python benchmarks/bench.py --device cuda')}` on {m.get('gpu', 'a GPU')} "
         f"(torch {m['torch']}, CUDA {m.get('cuda')}), started {res['started']}, {res['wall_s'] / 60:.1f} min; raw",
         f"results: `{path}`. The same measurements as above, each clock read after the device has finished its",
-        "queued work (`torch.cuda.synchronize`); the sections that measure the CPU itself are left out. As in",
-        "training (`metagnn.train.training_forward`), each hypernetwork's `synthesize` runs as CUDA graphs in a",
-        "training step (see the CUDA graphs section below). Memory is the GPU's own peak",
-        "(`torch.cuda.max_memory_allocated`, reset per point: weights, optimizer state, the steps' activations and",
-        "the graphs' buffers).",
+        "queued work (`torch.cuda.synchronize`); the sections that measure the CPU itself are left out.",
+        "As in training (`metagnn.train.training_forward`), each hypernetwork's `synthesize` runs as CUDA graphs in"
+        " a training step (see the CUDA graphs section below)."
+        if m.get("cuda_graphs")
+        else "The training steps ran eager (`METAGNN_CUDA_GRAPHS=0`, or a run from before the graphs).",
+        "Memory is the GPU's own peak (`torch.cuda.max_memory_allocated`, reset per point: weights, optimizer",
+        "state, the steps' activations and the graphs' buffers).",
         "",
         "| target | measured | verdict |",
         "|---|---|---|",

@@ -81,8 +81,9 @@ def machine(device: torch.device = CPU) -> dict[str, Any]:
         "python": platform.python_version(),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "device": device.type,
-        **({"gpu": torch.cuda.get_device_name(device), "cuda": torch.version.cuda} if device.type == "cuda" else {}),
-    }
+        **({"gpu": torch.cuda.get_device_name(device), "cuda": torch.version.cuda,
+            "cuda_graphs": os.environ.get("METAGNN_CUDA_GRAPHS", "1") != "0"} if device.type == "cuda" else {}),
+    }  # fmt: skip
 
 
 def sync(device: torch.device) -> None:
@@ -727,15 +728,17 @@ def _run_child(point: dict[str, Any], env: dict[str, str] | None = None) -> dict
 
 
 def _run_here(point: dict[str, Any]) -> dict[str, Any]:
-    """Run one scaling point in this process (on a GPU), its memory handed back before the next."""
+    """Run one scaling point in this process (on a GPU), after handing back what earlier work left allocated."""
+    gc.collect()  # a graphed model is freed with its reference cycles
+    if hasattr(torch._C, "_cuda_clearCublasWorkspaces"):  # cuBLAS keeps a workspace per stream it has run on
+        torch._C._cuda_clearCublasWorkspaces()
+    torch.cuda.empty_cache()
     t0 = time.perf_counter()
     try:
         row = scaling_point(point)
-    except torch.cuda.OutOfMemoryError:
-        row = {**point, "error": "out of GPU memory"}
+    except Exception as e:  # a failed point is a result (as in a subprocess), not the end of the run
+        row = {**point, "error": "out of GPU memory" if isinstance(e, torch.cuda.OutOfMemoryError) else repr(e)}
     row["wall_s"] = time.perf_counter() - t0
-    gc.collect()
-    torch.cuda.empty_cache()
     return row
 
 

@@ -27,9 +27,9 @@ CUDA = torch.device("cuda")
 
 
 @pytest.fixture(autouse=True)
-def _fp32() -> None:
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+def _fp32(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
 
 
 def quick(task: str) -> dict:

@@ -320,3 +320,37 @@ def test_split_linear_is_the_linear_map_of_the_concatenation(gen: torch.Generato
     own, shared = torch.randn(2, 7, 5, generator=gen).double(), torch.randn(2, 1, 3, generator=gen).double()
     expected = linear(torch.cat([own, shared.expand(2, 7, 3)], dim=-1))
     torch.testing.assert_close(split_linear(linear, own, shared), expected)
+
+
+@pytest.mark.parametrize("name", ["metagnn", "gmlp", "flat"])
+def test_a_moving_average_of_the_model_synthesizes_like_it(name: str) -> None:
+    """Training's ``ema`` averages buffers too (``use_buffers``): every buffer must survive the average."""
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    task = build_task("addmod", {})
+    model = build_model(name, task.spec, task.intent_dim, {"d_hidden": 32} if name == "flat" else {},
+                        contract=task.contract)  # fmt: skip
+    average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9), use_buffers=True)
+    for _ in range(3):
+        average.update_parameters(model)
+    for (key, mine), theirs in zip(model.named_buffers(), average.module.buffers()):
+        assert torch.equal(theirs, mine), key
+    u = task.intent_features(task.splits["train"][:2])
+    with torch.no_grad():
+        mine, theirs = model.synthesize(u), average.module.synthesize(u)
+    assert all(torch.equal(theirs[k], v) for k, v in mine.items())
+
+
+def test_training_replays_only_what_draws_nothing_afresh() -> None:
+    """``training_forward``: CUDA graphs only on a GPU, and only for a hypernetwork whose ``synthesize`` can be
+    replayed (redrawn PEs cannot); off the GPU a step calls the model itself."""
+    from metagnn.train import training_forward
+
+    task = build_task("sumfirst", {"target": {"hidden": [8]}})
+    plain = build_model("metagnn", task.spec, task.intent_dim, {"d_node": 8, "d_edge": 4}, contract=task.contract)
+    redrawn = build_model("metagnn", task.spec, task.intent_dim, {"d_node": 8, "d_edge": 4, "resample_pe": True},
+                          contract=task.contract)  # fmt: skip
+    direct = build_model("direct", task.spec, task.intent_dim, {}, contract=task.contract)
+    assert plain.replayable() and not redrawn.replayable()
+    assert training_forward(plain, torch.device("cpu")) is plain
+    assert training_forward(direct, torch.device("cpu")) is direct

@@ -240,6 +240,8 @@ def _train(
 ) -> dict[str, Any] | None:
     task, model, cfg = build(run)
     model.to(dev)
+    if dev.type == "cuda":  # work (and CUDA graph capture) on this device's streams, also for cuda:N
+        torch.cuda.set_device(dev)
     # One hypernetwork, several sizes of S: a view per extra target, sharing every parameter (see retarget).
     if cfg.targets and world.size > 1:
         raise ConfigError("train.targets (several target sizes) trains in one process; run it without torchrun")

@@ -73,9 +73,14 @@ class CudaGraphed:
 
     A step of a group-tied hypernetwork is thousands of small kernels, which the host launches one by one: on
     a GPU the step is bound by the host. Replayed, each pass is one launch, and the kernels (so the numbers)
-    are the eager ones. Parameters are read in place, so optimizer steps between calls are seen; gradients
-    accumulate into ``.grad`` as in eager mode. For training mode only, a model that is not moved after the
-    first call, and one that is :meth:`Hypernetwork.replayable` (see :func:`metagnn.train.training_forward`).
+    are the eager ones. Parameters are read in place, so optimizer steps between calls are seen; a model whose
+    parameters get new storage (moved, or packed by an optimizer built later) is captured afresh.
+
+    Made for a training step: one call, then one backward, before the next call. The weights a call returns
+    live in the graph's memory and the next call overwrites them; so does the gradient that a backward hands
+    to a parameter whose ``.grad`` is ``None`` (it becomes that ``.grad`` until the next backward). In
+    evaluation mode, or for inputs that require a gradient, it runs the model itself. For a model that is
+    :meth:`Hypernetwork.replayable` (see :func:`metagnn.train.training_forward`).
     """
 
     def __init__(self, model: Hypernetwork) -> None:
@@ -83,10 +88,14 @@ class CudaGraphed:
         self.graphs: dict[tuple, Callable[[Tensor], tuple[Tensor, ...]]] = {}
 
     def __call__(self, u: Tensor, x: Tensor) -> Tensor:
-        shape = (tuple(u.shape), u.dtype, u.device)
-        if shape not in self.graphs:
-            self.graphs[shape] = torch.cuda.make_graphed_callables(
-                SynthesisModule(self.model), (u,), allow_unused_input=True
-            )
-        theta = dict(zip((p.name for p in self.model.spec.params), self.graphs[shape](u)))
+        if not self.model.training or u.requires_grad:
+            return self.model(u, x)
+        storage = next(self.model.parameters()).untyped_storage().data_ptr()
+        key = (tuple(u.shape), u.dtype, u.device, storage)
+        with torch.cuda.device(u.device):  # capture and replay on the streams of u's device, not device 0's
+            if key not in self.graphs:
+                self.graphs[key] = torch.cuda.make_graphed_callables(
+                    SynthesisModule(self.model), (u,), allow_unused_input=True
+                )
+            theta = dict(zip((p.name for p in self.model.spec.params), self.graphs[key](u)))
         return run(self.model.spec, theta, x)

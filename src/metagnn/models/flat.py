@@ -42,7 +42,9 @@ class MetaMLP(Hypernetwork):
         nn.init.zeros_(self.head.bias)
         self.sizes = [math.prod(spec.shape(p)) for p in spec.params]
         # On the model's device, so that a step copies nothing from the host (a CUDA graph could not capture that).
-        self.register_buffer("size_counts", torch.tensor(self.sizes), persistent=False)
+        # Floating point: a moving average of the buffers (training's ``ema``) keeps equal floats exactly (lerp),
+        # but would truncate integers.
+        self.register_buffer("size_counts", torch.tensor(self.sizes, dtype=torch.float64), persistent=False)
         self.register_buffer(
             "mean", torch.cat([torch.full((n,), p.init_mean) for n, p in zip(self.sizes, spec.params)])
         )
@@ -50,7 +52,8 @@ class MetaMLP(Hypernetwork):
         self.log_gain = nn.Parameter(torch.zeros(len(spec.params)))
 
     def synthesize(self, u: Tensor) -> Theta:
-        gain = torch.repeat_interleave(self.log_gain.exp(), self.size_counts, output_size=self.spec.num_parameters)
+        counts = self.size_counts.long()
+        gain = torch.repeat_interleave(self.log_gain.exp(), counts, output_size=self.spec.num_parameters)
         flat = torch.addcmul(self.mean, self.std * gain, self.head(self.body(u)))  # one pass over (B, P)
         chunks = flat.split(self.sizes, dim=1)
         return {p.name: c.reshape(u.shape[0], *self.spec.shape(p)) for p, c in zip(self.spec.params, chunks)}
