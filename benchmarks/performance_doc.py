@@ -411,6 +411,16 @@ def _faults(r: dict[str, Any]) -> str:
     return f"{r['page_faults_per_step']:,.0f}" if "page_faults_per_step" in r else "n/a"
 
 
+def _point_rows(rows: list[dict[str, Any]], empty: int, cells: Any) -> list[str]:
+    """Table rows of scaling points: ``| target | size | model |``, then ``cells(row)``, or for a point that
+    failed its error and ``empty`` blank cells."""
+    return [
+        f"| {r['family']} | {r['size']} | {NAMES[r['model']]} |"
+        + (f" failed: {r['error']} |" + " |" * empty if "error" in r else cells(r))
+        for r in rows
+    ]
+
+
 def _scaling_section(res: dict[str, Any], img: Path, rel: Any) -> list[str]:
     sc = res.get("scaling", [])
     if not sc:
@@ -434,17 +444,10 @@ def _scaling_section(res: dict[str, Any], img: Path, rel: Any) -> list[str]:
         "page faults / step | build | peak RSS | added | step peak |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in sc:
-        if "error" in r:
-            lines.append(f"| {r['family']} | {r['size']} | {NAMES[r['model']]} | failed: {r['error']} |" + " |" * 8)
-            continue
-        lines.append(
-            f"| {r['family']} | {r['size']} | {NAMES[r['model']]} | {r['target_parameters']:,} | {r['parameters']:,} | "
-            f"{fmt_s(r['step_s'])} | {_cpu(r)} | {_faults(r)} | {fmt_s(r['build_s'])} | "
-            f"{r['peak_process_mib']:,.0f} MiB | "
-            f"{r['peak_process_mib'] - r['rss_start_mib']:,.0f} MiB | "
-            f"{(r['peak_steps_mib'] or float('nan')):,.0f} MiB |"
-        )
+    lines += _point_rows(sc, 8, lambda r: (
+        f" {r['target_parameters']:,} | {r['parameters']:,} | {fmt_s(r['step_s'])} | {_cpu(r)} | {_faults(r)} | "
+        f"{fmt_s(r['build_s'])} | {r['peak_process_mib']:,.0f} MiB | {r['peak_process_mib'] - r['rss_start_mib']:,.0f} "
+        f"MiB | {(r['peak_steps_mib'] or float('nan')):,.0f} MiB |"))  # fmt: skip
     p = plot_scaling(sc, img / "scaling.png")
     lines += ["", f"![scaling]({rel(p)})", ""]
     lines += ["| target | model | time slope (log-log) | user-CPU slope | added-memory slope | largest: step | "
@@ -735,14 +738,9 @@ def _gpu_section(res: dict[str, Any], path: Path) -> list[str]:
             ]
         lines += ["| target | size | model | target params | step (median) | peak GPU memory | one program |",
                   "|---|---|---|---|---|---|---|"]  # fmt: skip
-        for r in res["scaling"]:
-            if "error" in r:
-                lines.append(f"| {r['family']} | {r['size']} | {NAMES[r['model']]} | failed: {r['error']} |" + " |" * 3)
-                continue
-            lines.append(
-                f"| {r['family']} | {r['size']} | {NAMES[r['model']]} | {r['target_parameters']:,} | "
-                f"{fmt_s(r['step_s'])} | {peak_memory(r):,.0f} MiB | {_opt_s(r.get('synthesize_one_s'))} |"
-            )
+        lines += _point_rows(res["scaling"], 3, lambda r: (
+            f" {r['target_parameters']:,} | {fmt_s(r['step_s'])} | {peak_memory(r):,.0f} MiB | "
+            f"{_opt_s(r.get('synthesize_one_s'))} |"))  # fmt: skip
     if res.get("optimizers"):
         by = {(r["config"], r["model"], r["optimizer"]): r["step_s"] for r in res["optimizers"]}
         lines += [
