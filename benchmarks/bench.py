@@ -29,7 +29,7 @@ DEFAULT_DOC = "docs/performance.md"
 
 
 def bench(args: argparse.Namespace) -> int:
-    out = args.out if args.out is not None else (None if args.quick else DEFAULT_DOC)
+    out = args.out if args.out is not None else (None if args.quick and not args.from_json else DEFAULT_DOC)
     device = pick_device(args.device)
     if device.type not in ("cpu", "cuda"):
         raise ConfigError(f"--device {args.device}: the runner measures on cpu or cuda")
@@ -52,14 +52,9 @@ def bench(args: argparse.Namespace) -> int:
             raise ConfigError(f"{args.from_json}: not a readable results JSON ({type(e).__name__})") from None
         if res.get("machine", {}).get("device", "cpu") != "cpu":
             raise ConfigError(f"{args.from_json}: GPU results; give the CPU run's (the GPU run's beside it are read)")
-        if out is None:
-            out_path = Path(DEFAULT_DOC)
-            out = DEFAULT_DOC
-            saved = out_path.parent / "results" / "performance"
     else:
         tune_allocator()  # as every training process does (metagnn.train, the CLI)
         json_path = saved / results_name(args.quick, device) if out is not None else None
-
         partial = json_path.with_suffix(".partial.json") if json_path is not None else None
 
         def save(res: dict[str, Any]) -> None:  # after every section: an interrupted run keeps what it measured

@@ -131,7 +131,7 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
         out.append(
             (
                 ">= 1,000 AddMod programs synthesized per second (batched, "
-                + ("one thread; the goal is for 2 cores)" if res["machine"].get("device", "cpu") == "cpu" else "GPU)"),
+                + ("one thread; the goal is for 2 cores)" if cpu else "GPU)"),
                 f"{rate:,.0f} per second: {r['many_intents']:,} in {r['many_s']:.2f} s wall"
                 + (f" ({r['many_cpu_s']:.2f} s CPU)" if cpu and r.get("many_cpu_s") else "")
                 + f", batches of {r['batch']}",

@@ -40,7 +40,7 @@ from typing import Any
 import torch
 
 from metagnn.models import Hypernetwork, build_model
-from metagnn.models.base import SynthesisModule
+from metagnn.models.base import CudaGraphed
 from metagnn.optim import build_optimizer, update
 from metagnn.registry import TASKS
 from metagnn.runtime import tune_allocator
@@ -536,8 +536,8 @@ def compiled(
     how: str = "compile",
 ) -> dict[str, Any]:  # fmt: skip
     """The hypernetwork's forward + backward (a training step's share of it), eager against ``how``: ``"compile"``
-    (``torch.compile``, inductor) or ``"cuda graph"`` (``torch.cuda.make_graphed_callables``: forward and backward
-    each replayed as one CUDA graph). In turns, with the first call's seconds (compilation or capture) and the
+    (``torch.compile``, inductor) or ``"cuda graph"`` (:class:`metagnn.models.base.CudaGraphed`: forward and
+    backward each replayed as one CUDA graph). In turns, with the first call's seconds (compilation or capture) and the
     largest difference of the generated weights."""
     task = build_task(cfg["task"], cfg.get("task_config", {}))
     tc = cfg.get("train", {})
@@ -563,8 +563,7 @@ def compiled(
         if how == "compile":
             fast = torch.compile(m.synthesize)
         else:
-            graphed = torch.cuda.make_graphed_callables(SynthesisModule(m), (u,), allow_unused_input=True)
-            fast = lambda u: dict(zip(probe, graphed(u)))  # noqa: E731
+            fast = CudaGraphed(m).synthesize  # as training replays it
         first = time.perf_counter() - t0 + fwd_bwd(fast)()
         diff = max((fast(u)[k] - m.synthesize(u)[k]).abs().max().item() for k in probe)
     except Exception as e:  # a compiler missing or failing is a result here, not a crash of the runner

@@ -88,8 +88,12 @@ class CudaGraphed:
         self.graphs: dict[tuple, Callable[[Tensor], tuple[Tensor, ...]]] = {}
 
     def __call__(self, u: Tensor, x: Tensor) -> Tensor:
+        return run(self.model.spec, self.synthesize(u), x)
+
+    def synthesize(self, u: Tensor) -> Theta:
+        """``model.synthesize(u)``, replayed (captured at the first call of its shape)."""
         if not self.model.training or u.requires_grad:
-            return self.model(u, x)
+            return self.model.synthesize(u)
         storage = next(self.model.parameters()).untyped_storage().data_ptr()
         key = (tuple(u.shape), u.dtype, u.device, storage)
         with torch.cuda.device(u.device):  # capture and replay on the streams of u's device, not device 0's
@@ -97,5 +101,4 @@ class CudaGraphed:
                 self.graphs[key] = torch.cuda.make_graphed_callables(
                     SynthesisModule(self.model), (u,), allow_unused_input=True
                 )
-            theta = dict(zip((p.name for p in self.model.spec.params), self.graphs[key](u)))
-        return run(self.model.spec, theta, x)
+            return dict(zip((p.name for p in self.model.spec.params), self.graphs[key](u)))
