@@ -115,13 +115,12 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
                     "met" if g["synthesize_one_s"] <= 1.0 else "not met",
                 )
             )
-    syn = {r["model"]: r for r in res.get("synthesis", [])}
     cpu = res["machine"].get("device", "cpu") == "cpu"  # on a GPU, CPU time is no measure of the work
-    if "metagnn" in syn:
-        r = syn["metagnn"]
+    for r in (r for r in res.get("synthesis", []) if r["model"] == "metagnn" and not r.get("compile_failure")):
+        how = ", `CompiledSynthesis`" if r.get("compiled") else ""
         out.append(
             (
-                "one AddMod program synthesized in <= 5 ms (median)",
+                f"one AddMod program synthesized in <= 5 ms (median{how})",
                 f"{1e3 * r['one_intent_s']:.1f} ms wall"
                 + (f" ({1e3 * r['one_intent_cpu_s']:.1f} ms CPU)" if cpu and r.get("one_intent_cpu_s") else ""),
                 _timed_verdict(r["one_intent_s"], r.get("one_intent_cpu_s") if cpu else None, 0.005),
@@ -131,7 +130,8 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
         out.append(
             (
                 ">= 1,000 AddMod programs synthesized per second (batched, "
-                + ("one thread; the goal is for 2 cores)" if cpu else "GPU)"),
+                + ("one thread; the goal is for 2 cores" if cpu else "GPU")
+                + f"{how})",
                 f"{rate:,.0f} per second: {r['many_intents']:,} in {r['many_s']:.2f} s wall"
                 + (f" ({r['many_cpu_s']:.2f} s CPU)" if cpu and r.get("many_cpu_s") else "")
                 + f", batches of {r['batch']}",
@@ -151,6 +151,28 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
                 "met" if rate >= 1000 else "not met",
             )
         )
+    return out
+
+
+def _synthesis_name(r: dict[str, Any]) -> str:
+    return NAMES[r["model"]] + (", compiled" if r.get("compiled") else "")
+
+
+def _compiled_synthesis_note(rows: list[dict[str, Any]]) -> list[str]:
+    """What the compiled rows of the synthesis table are, and what their first calls cost."""
+    out = []
+    for r in (r for r in rows if r.get("compiled")):
+        name = NAMES[r["model"]]
+        if r.get("compile_failure"):
+            out += ["", f"{name}, compiled: `torch.compile` failed here ({r['compile_failure']}); the row is eager."]
+            continue
+        first = ", ".join(f"{fmt_s(s)} at batch {b}" for b, s in r["first_call_s"].items())
+        out += [
+            "",
+            f"{name}, compiled: `metagnn.models.CompiledSynthesis`, the same `synthesize` through `torch.compile`"
+            f" (inductor). Its first call at each batch size compiles, and is not in the table: {first}"
+            " (less when inductor's on-disk cache holds an earlier run's kernels).",
+        ]
     return out
 
 
@@ -349,11 +371,12 @@ def render(
     ]
     for r in res["synthesis"]:
         lines.append(
-            f"| {NAMES[r['model']]} | {fmt_s(r['one_intent_s'])} | {fmt_s(r['one_intent_s_min'])}–"
+            f"| {_synthesis_name(r)} | {fmt_s(r['one_intent_s'])} | {fmt_s(r['one_intent_s_min'])}–"
             f"{fmt_s(r['one_intent_s_max'])} | {_opt_s(r.get('one_intent_cpu_s'))} | {r['one_intent_calls']} | "
             f"{fmt_s(r['many_s'])} | {fmt_s(r['many_s_min'])}–{fmt_s(r['many_s_max'])} | "
             f"{_opt_s(r.get('many_cpu_s'))} | {r['batch']} | {r['many_repeats']} |"
         )
+    lines += _compiled_synthesis_note(res["synthesis"])
     if res.get("synthesis_batches"):
         lines += [
             "",
@@ -721,9 +744,10 @@ def _gpu_section(res: dict[str, Any], path: Path) -> list[str]:
                   "|---|---|---|---|---|---|"]  # fmt: skip
         for r in res["synthesis"]:
             lines.append(
-                f"| {r['config']} | {NAMES.get(r['model'], r['model'])} | {fmt_s(r['one_intent_s'])} | "
+                f"| {r['config']} | {_synthesis_name(r)} | {fmt_s(r['one_intent_s'])} | "
                 f"{fmt_s(r['many_s'])} | {r['many_intents'] / r['many_s']:,.0f} | {r['batch']} |"
             )
+        lines += _compiled_synthesis_note(res["synthesis"])
     if res.get("scaling"):
         b = res.get("scaling_batch", {})
         per_step = f"{b.get('intents')} intents x {b.get('examples')} examples per step"

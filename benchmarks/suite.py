@@ -8,8 +8,9 @@ Sections (each returns plain JSON-able dicts; :mod:`performance_doc` renders the
   noise hits all of them alike. Data sampling is outside the timed region; graph construction is
   too (it happens once, when a model is built, and is timed separately as ``build_s``).
 - ``synthesis``: latency from intent to a complete weight set (intent features + ``synthesize``)
-  for one intent, and for 1,000 intents in batches. Nothing is cached: every call runs the whole
-  hypernetwork (the library keeps no cache), and consecutive calls use different intents.
+  for one intent, and for 1,000 intents in batches, eager and (Meta-GNN) compiled by ``torch.compile``
+  (``CompiledSynthesis``). Nothing is cached: every call runs the whole hypernetwork (the library keeps
+  no cache), and consecutive calls use different intents.
 - ``scaling``: target size swept from about 1e4 to 1e6 parameters (MLP widths, Transformer
   ``d_model``) at a fixed intent batch and the models' default widths; each point is a fresh
   subprocess, so its peak RSS (``os.wait4``) is that of one model alone.
@@ -40,7 +41,7 @@ from typing import Any
 import torch
 
 from metagnn.models import Hypernetwork, build_model
-from metagnn.models.base import CudaGraphed
+from metagnn.models.base import CompiledSynthesis, CudaGraphed
 from metagnn.optim import build_optimizer, update
 from metagnn.registry import TASKS
 from metagnn.runtime import tune_allocator
@@ -264,9 +265,11 @@ def graph_construction(configs: list[dict[str, Any]]) -> list[dict]:
 
 def synthesis(
     cfg: dict[str, Any], singles: int, total: int, batch: int, repeats: int, models: tuple = HYPERNETWORKS,
-    device: torch.device = CPU,
+    device: torch.device = CPU, compiled: tuple = (),
 ) -> list[dict]:  # fmt: skip
-    """Latency, intent -> weight set: one intent at a time, and ``total`` intents in batches of ``batch``."""
+    """Latency, intent -> weight set: one intent at a time, and ``total`` intents in batches of ``batch``; each of
+    ``models`` eager, and each of ``compiled`` also through :class:`metagnn.models.base.CompiledSynthesis` (its
+    first call at each batch size, which compiles, timed apart)."""
     task = build_task(cfg["task"], cfg.get("task_config", {}))
     pool = intents_of(task)
     rows = []
@@ -278,6 +281,9 @@ def synthesis(
             .to(device)
             .eval()
         )
+    # (model, compiled) -> the function that writes the weights
+    writers: dict[tuple[str, bool], Callable] = {(m, False): built[m].synthesize for m in models}
+    writers |= {(m, True): CompiledSynthesis(built[m]) for m in compiled if m in built}
     counter = {"i": 0}
 
     def features(intents: list) -> torch.Tensor:  # the intents' features, on the device (in the timed region)
@@ -288,57 +294,69 @@ def synthesis(
         counter["i"] += n
         return out
 
-    cpu: dict[tuple[str, str], list[float]] = {(m, k): [] for m in models for k in ("one", "many")}
+    first_calls: dict[tuple[str, bool], dict[str, float]] = {}
+    with torch.no_grad():
+        for w in (w for w in writers if w[1]):  # compile for both batch sizes before anything is timed
+            first_calls[w] = {}
+            for b in (1, batch):
+                t0 = time.perf_counter()
+                writers[w](features(next_intents(b)))
+                sync(device)
+                first_calls[w][str(b)] = time.perf_counter() - t0
+    cpu: dict[tuple, list[float]] = {(w, k): [] for w in writers for k in ("one", "many")}
 
-    def one(m: str) -> Callable[[], float]:
+    def one(w: tuple[str, bool]) -> Callable[[], float]:
         def f() -> float:
             intents = next_intents(1)
             c0, t0 = time.process_time(), time.perf_counter()
             with torch.no_grad():
-                built[m].synthesize(features(intents))
+                writers[w](features(intents))
             sync(device)
             wall = time.perf_counter() - t0
-            cpu[m, "one"].append(time.process_time() - c0)
+            cpu[w, "one"].append(time.process_time() - c0)
             return wall
 
         return f
 
-    def many(m: str) -> Callable[[], float]:
+    def many(w: tuple[str, bool]) -> Callable[[], float]:
         def f() -> float:
             c0, t0 = time.process_time(), time.perf_counter()
             with torch.no_grad():
                 for start in range(0, total, batch):
-                    built[m].synthesize(features(next_intents(min(batch, total - start))))
+                    writers[w](features(next_intents(min(batch, total - start))))
             sync(device)
             wall = time.perf_counter() - t0
-            cpu[m, "many"].append(time.process_time() - c0)
+            cpu[w, "many"].append(time.process_time() - c0)
             return wall
 
         return f
 
-    single = interleaved({m: one(m) for m in models}, rounds=repeats, per_round=max(1, singles // repeats))
+    single = interleaved({w: one(w) for w in writers}, rounds=repeats, per_round=max(1, singles // repeats))
     with torch.no_grad():
-        for m in models:  # warm-up: one batch (a whole run of ``total`` would double the section's time)
-            built[m].synthesize(features(next_intents(batch)))
-    batched = interleaved({m: many(m) for m in models}, rounds=repeats, per_round=1, warmup=0)
-    for m in models:
+        for w in writers:  # warm-up: one batch (a whole run of ``total`` would double the section's time)
+            writers[w](features(next_intents(batch)))
+    batched = interleaved({w: many(w) for w in writers}, rounds=repeats, per_round=1, warmup=0)
+    for w in writers:
+        m, is_compiled = w
         rows.append(
             {
                 "config": cfg["name"],
                 "model": m,
-                "one_intent_s": median(single[m]),
-                "one_intent_s_min": min(single[m]),
-                "one_intent_s_max": max(single[m]),
-                "one_intent_calls": len(single[m]),
-                "one_intent_cpu_s": median(cpu[m, "one"][-len(single[m]) :]),
-                "many_cpu_s": median(cpu[m, "many"]),
+                "compiled": is_compiled,
+                "one_intent_s": median(single[w]),
+                "one_intent_s_min": min(single[w]),
+                "one_intent_s_max": max(single[w]),
+                "one_intent_calls": len(single[w]),
+                "one_intent_cpu_s": median(cpu[w, "one"][-len(single[w]) :]),
+                "many_cpu_s": median(cpu[w, "many"]),
                 "many_intents": total,
                 "batch": batch,
-                "many_s": median(batched[m]),
-                "many_s_min": min(batched[m]),
-                "many_s_max": max(batched[m]),
-                "many_repeats": len(batched[m]),
+                "many_s": median(batched[w]),
+                "many_s_min": min(batched[w]),
+                "many_s_max": max(batched[w]),
+                "many_repeats": len(batched[w]),
                 "distinct_intents": len(pool),
+                **({"first_call_s": first_calls[w], "compile_failure": writers[w].failure} if is_compiled else {}),
             }
         )
     return rows
@@ -777,7 +795,7 @@ def run_all(
         configs, rounds=2 if quick else 5, per_round=2 if quick else 6, device=device))  # fmt: skip
     section("synthesis", "synthesis latency", lambda: synthesis(
         addmod, singles=30 if quick else 60, total=1000, batch=SYNTHESIS_BATCH, repeats=2 if quick else 5,
-        device=device))  # fmt: skip
+        device=device, compiled=("metagnn",)))  # fmt: skip
     cores = res["machine"]["usable_cores"] or 1
     if cpu and cores > torch.get_num_threads():
         threads = torch.get_num_threads()

@@ -140,6 +140,29 @@ def test_render_writes_page_and_plots(tmp_path, configs):
     per_step = "8 intents x 64 examples per step"
     assert verdicts[f"at 100,000 target parameters (mlp), {per_step}: Meta-GNN's peak memory below Meta-MLP's"] == "met"
     assert "Meta-GNN's training step <= 2x Meta-MLP's (sumfirst-quick)" in verdicts  # measured: either verdict
+    assert "one AddMod program synthesized in <= 5 ms (median, `CompiledSynthesis`)" not in verdicts
+
+
+def test_compiled_synthesis_rows_render_beside_the_eager_ones(tmp_path, configs):
+    """A compiled row (from ``synthesis(compiled=...)``) gets its own targets and its first calls, not timed in the
+    table; a failed compile says so."""
+    cfg = tiny(configs["sumfirst-quick"])
+    (eager,) = suite.synthesis(cfg, singles=1, total=2, batch=2, repeats=1, models=("metagnn",))
+    assert eager["compiled"] is False and "first_call_s" not in eager
+    fast = {**eager, "compiled": True, "one_intent_s": 0.004, "first_call_s": {"1": 31.0, "2": 40.0},
+            "compile_failure": None}  # fmt: skip
+    training = suite.training([cfg], rounds=1, per_round=1, models=("metagnn", "flat"))
+    res = {"quick": True, "machine": suite.machine(), "started": "now", "wall_s": 1.0, "training": training,
+           "graph": suite.graph_construction([cfg]), "run_s": [], "synthesis": [eager, fast]}  # fmt: skip
+    page = doc.render(res, tmp_path / "performance.md", "python benchmarks/bench.py --quick", tmp_path / "r.json")
+    verdicts = {t: v for t, _, v in doc.targets(res)}
+    assert verdicts["one AddMod program synthesized in <= 5 ms (median, `CompiledSynthesis`)"] == "met"
+    assert "one AddMod program synthesized in <= 5 ms (median)" in verdicts
+    assert "| Meta-GNN, compiled | 4.0 ms |" in page and "31.00 s at batch 1, 40.00 s at batch 2" in page
+    failed = {**fast, "compile_failure": "InvalidCxxCompiler: no compiler"}
+    page = doc.render({**res, "synthesis": [eager, failed]}, tmp_path / "p.md", "bench", tmp_path / "r.json")
+    assert "`torch.compile` failed here (InvalidCxxCompiler: no compiler)" in page
+    assert "CompiledSynthesis" not in " ".join(t for t, _, _ in doc.targets({**res, "synthesis": [eager, failed]}))
 
 
 def test_a_gpu_run_renders_as_its_own_section_beside_the_cpu_run(tmp_path, configs):

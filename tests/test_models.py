@@ -354,3 +354,74 @@ def test_training_replays_only_what_draws_nothing_afresh() -> None:
     assert plain.replayable() and not redrawn.replayable()
     assert training_forward(plain, torch.device("cpu")) is plain
     assert training_forward(direct, torch.device("cpu")) is direct
+
+
+def tiny_addmod() -> tuple:
+    """A tiny Meta-GNN on AddMod-p (modulus axes: the intent check runs before any compiled graph)."""
+    task = build_task("addmod", {"vocab": 16, "train": [5, 7, 11], "val": [], "ood": [13], "extrapolation": [],
+                                 "target": {"d_model": 8, "d_mlp": 16, "n_heads": 2}})  # fmt: skip
+    model = build_model("metagnn", task.spec, task.intent_dim, TINY["metagnn"], contract=task.contract).eval()
+    return task, model
+
+
+def modulus_zero(task, u: torch.Tensor) -> torch.Tensor:
+    bad = u.clone()
+    for a in task.contract.axes:
+        if a.kind == "modulus":
+            bad[:, a.feature] = (0 - a.origin) / a.scale
+    return bad
+
+
+def test_compiled_synthesis_falls_back_to_eager_once_compiling_fails(monkeypatch) -> None:
+    """Where torch.compile cannot compile (here: no C++ compiler), it warns once and the model runs itself; with
+    gradients enabled it never calls the compiled function; bad intent features raise before anything compiles."""
+    from torch._inductor.exc import InvalidCxxCompiler
+
+    from metagnn.errors import SpecError
+    from metagnn.models import CompiledSynthesis
+
+    calls = []
+
+    def failing(u: torch.Tensor) -> dict:
+        calls.append(u)
+        raise InvalidCxxCompiler()
+
+    monkeypatch.setattr(torch, "compile", lambda fn: failing)
+    task, model = tiny_addmod()
+    fast = CompiledSynthesis(model)
+    u = task.intent_features(task.splits["train"][:2])
+    with torch.no_grad():
+        expected = model.synthesize(u)
+        with pytest.raises(SpecError, match="modulus below 1"):
+            fast(modulus_zero(task, u))
+        assert not calls
+        with pytest.warns(UserWarning, match="could not compile synthesis .InvalidCxxCompiler"):
+            theta = fast(u)
+        assert len(calls) == 1 and fast.failure.startswith("InvalidCxxCompiler")
+        assert all(torch.equal(theta[k], v) for k, v in expected.items())
+        fast(u)
+    assert len(calls) == 1  # not tried again
+    fresh = CompiledSynthesis(model)
+    theta = fresh(u)  # gradients on: the model itself, no compiled call
+    assert len(calls) == 1 and theta[task.spec.params[0].name].requires_grad
+
+
+@pytest.mark.slow
+def test_compiled_synthesis_writes_the_eager_weights_in_one_graph() -> None:
+    """Compiled (inductor, tens of seconds): the same weights as eager to rounding, at two batch sizes, with
+    no graph break (the modulus check, which reads a value back, is skipped while tracing)."""
+    from torch._dynamo.utils import counters
+
+    from metagnn.models import CompiledSynthesis
+
+    task, model = tiny_addmod()
+    fast = CompiledSynthesis(model)
+    counters.clear()
+    with torch.no_grad():
+        for k in (1, 3):
+            u = task.intent_features(task.splits["train"][:k])
+            theta, expected = fast(u), model.synthesize(u)
+            assert fast.failure is None
+            for name, v in expected.items():
+                torch.testing.assert_close(theta[name], v, rtol=1e-5, atol=1e-5)
+    assert not counters["graph_break"]

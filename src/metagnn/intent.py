@@ -89,8 +89,11 @@ class AxisRelation:
         c = self.origin + u[:, self.feature].double() * self.scale
         if self.kind == "modulus":
             c = c.round()
-            # (Not while a CUDA graph is being captured: reading a value back is not allowed there.)
-            if not (u.is_cuda and torch.cuda.is_current_stream_capturing()) and bool((c < 1).any()):
+            # Not while torch.compile traces or a CUDA graph is captured: a graph cannot read a value back.
+            # There the check is the caller's (:class:`metagnn.models.base.CompiledSynthesis` checks its inputs
+            # first; training's CUDA graphs replay the task's own intents).
+            tracing = torch.compiler.is_compiling() or (u.is_cuda and torch.cuda.is_current_stream_capturing())
+            if not tracing and bool((c < 1).any()):
                 raise SpecError(f"intent axis {self.node_set!r}: a modulus below 1 in {c.tolist()}")
         return c.to(u.dtype)
 
@@ -187,6 +190,13 @@ class IntentContract:
         for f in private:  # column by column: an index tensor would be copied from the host (not in a CUDA graph)
             u[:, f] = 0.0
         return u
+
+    def check_features(self, u: Tensor) -> None:
+        """Raise :class:`SpecError` where intent features ``u`` put a modulus below 1 (what every model's
+        forward checks too, except inside a compiled or captured graph)."""
+        for a in self.axes:
+            if a.kind == "modulus":
+                a.coordinate(u)
 
     def snap(self, u: Tensor) -> Tensor:
         """Estimated intent features (from examples, :mod:`metagnn.examples`) made valid for the axes: each

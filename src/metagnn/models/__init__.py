@@ -7,7 +7,7 @@ from typing import Any
 from metagnn.config import from_dict
 from metagnn.intent import NO_CONTRACT, IntentContract
 from metagnn.models import direct, flat, gmlp, metagnn  # noqa: F401  (registers the built-ins)
-from metagnn.models.base import Hypernetwork, Model
+from metagnn.models.base import CompiledSynthesis, Hypernetwork, Model
 from metagnn.models.direct import Direct
 from metagnn.models.tied import TiedHypernetwork
 from metagnn.registry import MODELS
@@ -33,4 +33,4 @@ def build_model(
     return cls(spec, intent_dim, cfg)
 
 
-__all__ = ["Hypernetwork", "Model", "build_model"]
+__all__ = ["CompiledSynthesis", "Hypernetwork", "Model", "build_model"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from metagnn.intent import NO_CONTRACT, IntentContract
 from metagnn.targets import TargetSpec, Theta, run
 
 
@@ -41,6 +43,8 @@ class Model(nn.Module):
 
 class Hypernetwork(Model):
     """A model that synthesizes a complete weight set of ``spec`` per intent and runs ``S`` on it."""
+
+    contract: IntentContract = NO_CONTRACT  # how the intent meets the axes of ``spec`` (none: read as a code)
 
     def synthesize(self, u: Tensor) -> Theta:
         """Intent features ``(B, F)`` -> weight sets ``{name: (B, *shape)}``."""
@@ -102,3 +106,44 @@ class CudaGraphed:
                     SynthesisModule(self.model), (u,), allow_unused_input=True
                 )
             return dict(zip((p.name for p in self.model.spec.params), self.graphs[key](u)))
+
+
+def compile_errors() -> tuple[type[Exception], ...]:
+    """What torch.compile raises when it cannot compile (no C++ compiler, an operation inductor cannot lower);
+    imported on demand (importing torch._dynamo takes about a second)."""
+    from torch._dynamo.exc import BackendCompilerFailed
+    from torch._inductor.exc import CppCompileError, InvalidCxxCompiler
+
+    return BackendCompilerFailed, InvalidCxxCompiler, CppCompileError
+
+
+class CompiledSynthesis:
+    """``model.synthesize`` compiled by ``torch.compile`` (inductor), for synthesis without gradients.
+
+    A group-tied hypernetwork writes a program in about a thousand small operations; compiled, they run as a
+    few fused kernels, and one AddMod-p program takes less than half the eager time on the 2-core CPU
+    (docs/performance.md, "Synthesis latency"). The first call compiles: tens of seconds on a CPU (inductor keeps
+    its kernels in an on-disk cache, so a later process compiles faster), and a second batch size compiles once
+    more, for every size. It pays for a session that writes many programs, not for one.
+
+    With gradients enabled it runs the model itself. Where compiling fails (no C++ compiler, an operation inductor
+    cannot lower) it warns once and runs the model itself from then on. The intent features are checked first
+    (:meth:`metagnn.intent.IntentContract.check_features`): the compiled graph cannot raise on them.
+    """
+
+    def __init__(self, model: Hypernetwork) -> None:
+        self.model = model
+        self.compiled = torch.compile(model.synthesize)
+        self.failure: str | None = None  # why compiling failed, once it has
+
+    def __call__(self, u: Tensor) -> Theta:
+        if self.failure is not None or torch.is_grad_enabled():
+            return self.model.synthesize(u)
+        self.model.contract.check_features(u)
+        try:
+            return self.compiled(u)
+        except compile_errors() as e:
+            theta = self.model.synthesize(u)  # an error of the input itself raises here, as it would eagerly
+            self.failure = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+            warnings.warn(f"torch.compile could not compile synthesis ({self.failure}); running eagerly", stacklevel=2)
+            return theta
