@@ -803,7 +803,7 @@ def run_all(
         try:
             section("synthesis_all_cores", f"synthesis on all {cores} cores", lambda: {"threads": cores, "rows": (
                 synthesis(addmod, singles=10, total=1000, batch=SYNTHESIS_BATCH, repeats=2 if quick else 5,
-                          models=("metagnn",)))})  # fmt: skip
+                          models=("metagnn",), compiled=("metagnn",)))})  # fmt: skip
         finally:
             torch.set_num_threads(threads)
     if cpu and not quick:
