@@ -160,6 +160,12 @@ def _synthesis_name(r: dict[str, Any]) -> str:
     return NAMES[r["model"]] + (", compiled" if r.get("compiled") else "")
 
 
+def _cache_note(r: dict[str, Any]) -> str:
+    if r.get("cold_cache"):
+        return " (from an empty inductor cache; a process that finds an earlier one's kernels on disk takes seconds)."
+    return " (less when inductor's on-disk cache holds an earlier run's kernels)."
+
+
 def _compiled_synthesis_note(rows: list[dict[str, Any]]) -> list[str]:
     """What the compiled rows of the synthesis table are, and what their first calls cost."""
     out = []
@@ -173,7 +179,7 @@ def _compiled_synthesis_note(rows: list[dict[str, Any]]) -> list[str]:
             "",
             f"{name}, compiled: `metagnn.models.CompiledSynthesis`, the same `synthesize` through `torch.compile`"
             f" (inductor). Its first call at each batch size compiles, and is not in the table: {first}"
-            " (less when inductor's on-disk cache holds an earlier run's kernels).",
+            + _cache_note(r),
         ]
     return out
 
@@ -189,7 +195,7 @@ def _compile_section(c: dict[str, Any] | None, where: str = "CPU", level: str = 
         return lines + [f"{title} of {NAMES[c['model']]}'s `synthesize` failed here: {c['error']}"]
     faster = c["compiled_s"] < c["eager_s"]
     first = "capture" if graph else "compiled call"
-    cache = "" if graph else " (less when inductor's on-disk cache holds an earlier run's kernels)"
+    cache = "" if graph else _cache_note(c)[:-1]
     return lines + [
         f"{NAMES[c['model']]}'s `synthesize`, forward and backward (a training step's share of the hypernetwork), on",
         f"{c['config']}, eager and {what} in turns: eager {fmt_s(c['eager_s'])}, {'graphed' if graph else 'compiled'} "

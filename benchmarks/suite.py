@@ -25,6 +25,7 @@ Run ``python benchmarks/bench.py --help``; ``python benchmarks/suite.py --point 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -165,6 +166,17 @@ class TrainingStep:
         return min(self.intents, len(self.train_intents)) * self.examples
 
 
+def cold_compiles() -> contextlib.AbstractContextManager:
+    """An empty inductor cache (on disk and in memory) for the compiles inside, removed afterwards: a first call
+    then costs what it costs in a new process on a new machine (one that finds an earlier process's kernels on
+    disk compiles in seconds). Kernels compiled inside stay loaded."""
+    try:
+        from torch._inductor.utils import fresh_cache
+    except ImportError:  # the older name
+        from torch._inductor.utils import fresh_inductor_cache as fresh_cache
+    return fresh_cache()
+
+
 def interleaved(fns: dict[str, Callable[[], float]], rounds: int, per_round: int, warmup: int = 2) -> dict:
     """Run every function ``warmup`` times, then ``rounds`` rounds of ``per_round`` calls each, in turn."""
     for fn in fns.values():
@@ -295,7 +307,7 @@ def synthesis(
         return out
 
     first_calls: dict[tuple[str, bool], dict[str, float]] = {}
-    with torch.no_grad():
+    with torch.no_grad(), cold_compiles():
         for w in (w for w in writers if w[1]):  # compile for both batch sizes before anything is timed
             first_calls[w] = {}
             for b in (1, batch):
@@ -356,7 +368,11 @@ def synthesis(
                 "many_s_max": max(batched[w]),
                 "many_repeats": len(batched[w]),
                 "distinct_intents": len(pool),
-                **({"first_call_s": first_calls[w], "compile_failure": writers[w].failure} if is_compiled else {}),
+                **(
+                    {"first_call_s": first_calls[w], "compile_failure": writers[w].failure, "cold_cache": True}
+                    if is_compiled
+                    else {}
+                ),
             }
         )
     return rows
@@ -580,9 +596,11 @@ def compiled(
         t0 = time.perf_counter()
         if how == "compile":
             fast = torch.compile(m.synthesize)
+            with cold_compiles():
+                first = time.perf_counter() - t0 + fwd_bwd(fast)()
         else:
             fast = CudaGraphed(m).synthesize  # as training replays it
-        first = time.perf_counter() - t0 + fwd_bwd(fast)()
+            first = time.perf_counter() - t0 + fwd_bwd(fast)()
         diff = max((fast(u)[k] - m.synthesize(u)[k]).abs().max().item() for k in probe)
     except Exception as e:  # a compiler missing or failing is a result here, not a crash of the runner
         return {"config": cfg["name"], "model": model, "how": how,
@@ -593,6 +611,7 @@ def compiled(
         "model": model,
         "how": how,
         "first_call_s": first,
+        "cold_cache": how == "compile",
         "eager_s": median(times["eager"]),
         "compiled_s": median(times["compiled"]),
         "max_abs_diff": diff,
