@@ -162,7 +162,7 @@ def _synthesis_name(r: dict[str, Any]) -> str:
 
 def _cache_note(r: dict[str, Any]) -> str:
     if r.get("cold_cache"):
-        return " (from an empty inductor cache; a process that finds an earlier one's kernels on disk takes seconds)."
+        return " (from an empty inductor cache; less in a process that finds an earlier one's kernels on disk)."
     return " (less when inductor's on-disk cache holds an earlier run's kernels)."
 
 
