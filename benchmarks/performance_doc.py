@@ -117,7 +117,7 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
             )
     cpu = res["machine"].get("device", "cpu") == "cpu"  # on a GPU, CPU time is no measure of the work
     for r in (r for r in res.get("synthesis", []) if r["model"] == "metagnn" and not r.get("compile_failure")):
-        how = ", `CompiledSynthesis`" if r.get("compiled") else ""
+        how = _compiled_label(r)
         out.append(
             (
                 f"one AddMod program synthesized in <= 5 ms (median{how})",
@@ -129,9 +129,8 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
         rate = r["many_intents"] / r["many_s"]
         out.append(
             (
-                ">= 1,000 AddMod programs synthesized per second (batched, "
-                + ("one thread; the goal is for 2 cores" if cpu else "GPU")
-                + f"{how})",
+                f">= 1,000 AddMod programs synthesized per second (batched{how}, "
+                + ("one thread; the goal is for 2 cores)" if cpu else "GPU)"),
                 f"{rate:,.0f} per second: {r['many_intents']:,} in {r['many_s']:.2f} s wall"
                 + (f" ({r['many_cpu_s']:.2f} s CPU)" if cpu and r.get("many_cpu_s") else "")
                 + f", batches of {r['batch']}",
@@ -147,8 +146,8 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
         rate = r["many_intents"] / r["many_s"]
         out.append(
             (
-                f">= 1,000 AddMod programs synthesized per second on {every['threads']} cores (batched"
-                + (", `CompiledSynthesis`)" if r.get("compiled") else ")"),
+                f">= 1,000 AddMod programs synthesized per second on {every['threads']} cores "
+                f"(batched{_compiled_label(r)})",
                 f"{rate:,.0f} per second: {r['many_intents']:,} in {r['many_s']:.2f} s wall, batches of {r['batch']}",
                 "met" if rate >= 1000 else "not met",
             )
@@ -157,13 +156,17 @@ def targets(res: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def _synthesis_name(r: dict[str, Any]) -> str:
-    return NAMES[r["model"]] + (", compiled" if r.get("compiled") else "")
+    return NAMES.get(r["model"], r["model"]) + (", compiled" if r.get("compiled") else "")
+
+
+def _compiled_label(r: dict[str, Any]) -> str:
+    return ", `CompiledSynthesis`" if r.get("compiled") else ""
 
 
 def _cache_note(r: dict[str, Any]) -> str:
     if r.get("cold_cache"):
-        return " (from an empty inductor cache; less in a process that finds an earlier one's kernels on disk)."
-    return " (less when inductor's on-disk cache holds an earlier run's kernels)."
+        return " (from an empty inductor cache; less in a process that finds an earlier one's kernels on disk)"
+    return " (less when inductor's on-disk cache holds an earlier run's kernels)"
 
 
 def _compiled_synthesis_note(rows: list[dict[str, Any]]) -> list[str]:
@@ -178,8 +181,8 @@ def _compiled_synthesis_note(rows: list[dict[str, Any]]) -> list[str]:
         out += [
             "",
             f"{name}, compiled: `metagnn.models.CompiledSynthesis`, the same `synthesize` through `torch.compile`"
-            f" (inductor). Its first call at each batch size compiles, and is not in the table: {first}"
-            + _cache_note(r),
+            " (inductor). Its first call compiles for that batch size, and its first call at a second size compiles"
+            f" once more, for every size; neither is in the table: {first}" + _cache_note(r) + ".",
         ]
     return out
 
@@ -195,7 +198,7 @@ def _compile_section(c: dict[str, Any] | None, where: str = "CPU", level: str = 
         return lines + [f"{title} of {NAMES[c['model']]}'s `synthesize` failed here: {c['error']}"]
     faster = c["compiled_s"] < c["eager_s"]
     first = "capture" if graph else "compiled call"
-    cache = "" if graph else _cache_note(c)[:-1]
+    cache = "" if graph else _cache_note(c)
     return lines + [
         f"{NAMES[c['model']]}'s `synthesize`, forward and backward (a training step's share of the hypernetwork), on",
         f"{c['config']}, eager and {what} in turns: eager {fmt_s(c['eager_s'])}, {'graphed' if graph else 'compiled'} "
@@ -208,8 +211,7 @@ def _compile_section(c: dict[str, Any] | None, where: str = "CPU", level: str = 
             ): "Compilation pays here; training does not compile (it runs eager, or as CUDA graphs on a GPU).",
             (False, False): f"On this {where} compilation does not pay; training does not compile."
             if where != "CPU"
-            else "On this CPU compilation does not pay for training, which runs eager; synthesis without gradients"
-            " is another matter (`CompiledSynthesis`, in the synthesis table above).",
+            else "On this CPU compilation does not pay for training, which runs eager.",
             (True, True): "CUDA graphs pay here: training replays them on a GPU (`metagnn.train.training_forward`).",
             (True, False): f"On this {where} CUDA graphs do not pay.",
         }[graph, faster],
@@ -524,19 +526,21 @@ def _scaling_section(res: dict[str, Any], img: Path, rel: Any) -> list[str]:
             }
             if {"default", "no mmap"} <= set(got):
                 d, n = got["default"], got["no mmap"]
+                user = (
+                    f" (user CPU {fmt_s(n['user_s_per_step'])} against {fmt_s(d['user_s_per_step'])})"
+                    if "user_s_per_step" in n and "user_s_per_step" in d
+                    else ""
+                )
                 pairs.append(
-                    f"{family}: {d['step_s'] / n['step_s']:.2f}x faster, "
+                    f"{family}: a step {fmt_s(n['step_s'])} against {fmt_s(d['step_s'])}{user}, "
                     f"{n['peak_process_mib'] / d['peak_process_mib']:.2f}x the peak RSS"
                 )
         if pairs:
             lines += [
                 "",
-                "For Meta-GNN, no mmap makes the largest steps faster at the cost of memory ("
-                + "; ".join(pairs)
-                + ").",
-                "The user CPU time (the work itself) barely differs between the two; the kernel time does. The policy",
-                "belongs to `metagnn.runtime.tune_allocator` and was not changed in this work: it trades memory for",
-                "speed and would deserve its own switch.",
+                "For Meta-GNN at the largest sizes, without mmap against the default (" + "; ".join(pairs) + ").",
+                "The policy belongs to `metagnn.runtime.tune_allocator` and was not changed in this work: it trades",
+                "memory for speed and would deserve its own switch.",
             ]
     lines += [
         "",

@@ -373,8 +373,9 @@ def modulus_zero(task, u: torch.Tensor) -> torch.Tensor:
 
 
 def test_compiled_synthesis_falls_back_to_eager_once_compiling_fails(monkeypatch) -> None:
-    """Where torch.compile cannot compile (here: no C++ compiler), it warns once and the model runs itself; with
-    gradients enabled it never calls the compiled function; bad intent features raise before anything compiles."""
+    """Where the compiler fails (here: a backend that finds no C++ compiler, behind dynamo's own wrapping), it warns
+    once and the model runs itself; in training mode or with gradients on it never compiles; bad intent features
+    raise before anything is compiled."""
     from torch._inductor.exc import InvalidCxxCompiler
 
     from metagnn.errors import SpecError
@@ -382,11 +383,13 @@ def test_compiled_synthesis_falls_back_to_eager_once_compiling_fails(monkeypatch
 
     calls = []
 
-    def failing(u: torch.Tensor) -> dict:
-        calls.append(u)
+    def no_compiler(graph, inputs):  # a torch.compile backend
+        calls.append(graph)
         raise InvalidCxxCompiler()
 
-    monkeypatch.setattr(torch, "compile", lambda fn: failing)
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn: real_compile(fn, backend=no_compiler))
+    torch._dynamo.reset()
     task, model = tiny_addmod()
     fast = CompiledSynthesis(model)
     u = task.intent_features(task.splits["train"][:2])
@@ -395,15 +398,17 @@ def test_compiled_synthesis_falls_back_to_eager_once_compiling_fails(monkeypatch
         with pytest.raises(SpecError, match="modulus below 1"):
             fast(modulus_zero(task, u))
         assert not calls
-        with pytest.warns(UserWarning, match="could not compile synthesis .InvalidCxxCompiler"):
+        with pytest.warns(UserWarning, match="could not compile synthesis .* InvalidCxxCompiler"):
             theta = fast(u)
-        assert len(calls) == 1 and fast.failure.startswith("InvalidCxxCompiler")
+        assert len(calls) == 1 and "InvalidCxxCompiler" in fast.failure
         assert all(torch.equal(theta[k], v) for k, v in expected.items())
         fast(u)
-    assert len(calls) == 1  # not tried again
-    fresh = CompiledSynthesis(model)
-    theta = fresh(u)  # gradients on: the model itself, no compiled call
+        assert len(calls) == 1  # not tried again
+        fresh = CompiledSynthesis(model.train())
+        fresh(u)  # training mode: the model itself
+    theta = CompiledSynthesis(model.eval())(u)  # gradients on: the model itself
     assert len(calls) == 1 and theta[task.spec.params[0].name].requires_grad
+    torch._dynamo.reset()
 
 
 @pytest.mark.slow
@@ -424,4 +429,4 @@ def test_compiled_synthesis_writes_the_eager_weights_in_one_graph() -> None:
             assert fast.failure is None
             for name, v in expected.items():
                 torch.testing.assert_close(theta[name], v, rtol=1e-5, atol=1e-5)
-    assert not counters["graph_break"]
+    assert counters["stats"]["unique_graphs"] >= 1 and not counters["graph_break"]

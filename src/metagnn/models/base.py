@@ -108,42 +108,45 @@ class CudaGraphed:
             return dict(zip((p.name for p in self.model.spec.params), self.graphs[key](u)))
 
 
-def compile_errors() -> tuple[type[Exception], ...]:
-    """What torch.compile raises when it cannot compile (no C++ compiler, an operation inductor cannot lower);
-    imported on demand (importing torch._dynamo takes about a second)."""
-    from torch._dynamo.exc import BackendCompilerFailed
-    from torch._inductor.exc import CppCompileError, InvalidCxxCompiler
-
-    return BackendCompilerFailed, InvalidCxxCompiler, CppCompileError
-
-
 class CompiledSynthesis:
     """``model.synthesize`` compiled by ``torch.compile`` (inductor), for synthesis without gradients.
 
-    A group-tied hypernetwork writes a program in about a thousand small operations; compiled, they run as a
-    few fused kernels, and one AddMod-p program takes less than half the eager time on the 2-core CPU
-    (docs/performance.md, "Synthesis latency"). The first call compiles: tens of seconds on a CPU (inductor keeps
-    its kernels in an on-disk cache, so a later process compiles faster), and a second batch size compiles once
-    more, for every size. It pays for a session that writes many programs, not for one.
+    A group-tied hypernetwork writes a program in about a thousand small operations; compiled, they run as a few
+    fused kernels (docs/performance.md, "Synthesis latency"). The first call compiles for its batch size, and the
+    first call at a second size once more, for every size: tens of seconds each on a CPU (less where inductor's
+    on-disk cache holds an earlier process's kernels). It pays for writing many programs, not one.
 
-    With gradients enabled it runs the model itself. Where compiling fails (no C++ compiler, an operation inductor
-    cannot lower) it warns once and runs the model itself from then on. The intent features are checked first
-    (:meth:`metagnn.intent.IntentContract.check_features`): the compiled graph cannot raise on them.
+    In training mode or with gradients enabled it runs the model itself. Where compiling fails (no C++ compiler,
+    an operation inductor cannot lower) it warns once and runs the model itself from then on. The intent features
+    are checked first (:meth:`metagnn.intent.IntentContract.check_features`): the compiled graph cannot raise.
     """
 
     def __init__(self, model: Hypernetwork) -> None:
         self.model = model
-        self.compiled = torch.compile(model.synthesize)
         self.failure: str | None = None  # why compiling failed, once it has
+        try:
+            self.compiled = torch.compile(model.synthesize)
+        except RuntimeError as e:  # torch.compile itself unavailable (e.g. a Python version it does not support)
+            self.compiled, self.failure = model.synthesize, one_line(e)
+            warnings.warn(f"torch.compile is unavailable ({self.failure}); synthesizing eagerly", stacklevel=2)
 
     def __call__(self, u: Tensor) -> Theta:
-        if self.failure is not None or torch.is_grad_enabled():
+        if self.failure is not None or self.model.training or torch.is_grad_enabled():
             return self.model.synthesize(u)
         self.model.contract.check_features(u)
+        from torch._dynamo.exc import TorchDynamoException  # imported here: importing dynamo takes about a second
+
         try:
             return self.compiled(u)
-        except compile_errors() as e:
+        except TorchDynamoException as e:  # compiling failed (inductor's errors arrive wrapped in these)
             theta = self.model.synthesize(u)  # an error of the input itself raises here, as it would eagerly
-            self.failure = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:200]}"
+            self.failure = one_line(e)
             warnings.warn(f"torch.compile could not compile synthesis ({self.failure}); running eagerly", stacklevel=2)
             return theta
+
+
+def one_line(e: BaseException) -> str:
+    """``Type: message`` on one line: the message's first two lines (dynamo's first line names the backend, the
+    second the error it raised), at most 200 characters."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return f"{type(e).__name__}: {' '.join(lines[:2])[:200]}"
