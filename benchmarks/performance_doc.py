@@ -173,7 +173,7 @@ def _compiled_synthesis_note(rows: list[dict[str, Any]]) -> list[str]:
     """What the compiled rows of the synthesis table are, and what their first calls cost."""
     out = []
     for r in (r for r in rows if r.get("compiled")):
-        name = NAMES[r["model"]]
+        name = NAMES.get(r["model"], r["model"])
         if r.get("compile_failure"):
             out += ["", f"{name}, compiled: `torch.compile` failed here ({r['compile_failure']}); the row is eager."]
             continue

@@ -282,7 +282,7 @@ def synthesis(
 ) -> list[dict]:  # fmt: skip
     """Latency, intent -> weight set: one intent at a time, and ``total`` intents in batches of ``batch``; each of
     ``models`` eager, and each of ``compiled`` also through :class:`metagnn.models.base.CompiledSynthesis` (its
-    first call at each batch size, which compiles, timed apart)."""
+    first calls, at batch 1 and at ``batch``, which compile, timed apart)."""
     task = build_task(cfg["task"], cfg.get("task_config", {}))
     pool = intents_of(task)
     rows = []

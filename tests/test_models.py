@@ -419,6 +419,7 @@ def test_compiled_synthesis_writes_the_eager_weights_in_one_graph() -> None:
 
     from metagnn.models import CompiledSynthesis
 
+    torch._dynamo.reset()  # compile afresh, whatever this process compiled before
     task, model = tiny_addmod()
     fast = CompiledSynthesis(model)
     counters.clear()
